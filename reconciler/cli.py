@@ -1,0 +1,254 @@
+"""The `recon` command line. Click commands only: parse arguments, call the layers below,
+print, and exit with the documented code:
+
+    0 success / no findings at error severity      1 error (bad input, bad usage)
+    2 changes present (plan/drift, --detailed-exitcode)   3 blocked by compliance findings
+
+Called by: the `recon` console script and `python -m reconciler`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler import __version__
+from reconciler.errors import EXIT_ERROR, EXIT_OK, InputError, ReconError
+from reconciler.manifest.kinds import KINDS
+from reconciler.manifest.loader import load_estate
+from reconciler.manifest.schema import schema_files
+from reconciler.manifest.source import (
+    SourceProblem,
+    discover,
+    display_path,
+    is_template,
+    read_text,
+    render_template,
+)
+from reconciler.manifest.variables import load_var_files, parse_assignments
+from reconciler.policy import RULES, evaluate
+from reconciler.render.report import ValidationReport, render_json, render_text
+from reconciler.render.sarif import render_sarif
+
+_var_options = [
+    click.option(
+        "--var",
+        "var_assignments",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A template variable (repeatable).",
+    ),
+    click.option(
+        "--var-file",
+        "var_files",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="A YAML/JSON map of template variables (repeatable; --var wins).",
+    ),
+]
+
+
+CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
+
+
+def _with_vars(function: CommandFunction) -> CommandFunction:
+    """Add --var and --var-file to a command."""
+    for option in reversed(_var_options):
+        function = option(function)
+    return function
+
+
+def _variables(assignments: Sequence[str], files: Sequence[str]) -> dict[str, object]:
+    variables = load_var_files(files)
+    variables.update(parse_assignments(assignments))
+    return variables
+
+
+def _fail(error: ReconError) -> None:
+    if isinstance(error, InputError):
+        for diagnostic in error.diagnostics:
+            click.echo(diagnostic.render(), err=True)
+    click.echo(f"error: {error}", err=True)
+    sys.exit(error.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="recon")
+def cli() -> None:
+    """recon: recording compliance as code for trading desks."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write the report to a file instead of stdout.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Evaluate waiver expiry as of this date (default: today, UTC).",
+)
+@_with_vars
+def validate(
+    paths: tuple[str, ...],
+    output_format: str,
+    output: str | None,
+    as_of: dt.datetime | None,
+    var_assignments: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
+    """Check manifests and compliance rules. Changes nothing.
+
+    Exit 0 clean (warnings allowed), 1 input errors, 3 error-severity findings.
+    """
+    today = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    report = ValidationReport(as_of=today)
+    try:
+        variables = _variables(var_assignments, var_files)
+        result = load_estate(list(paths) or ["."], variables)
+    except InputError as error:
+        report.diagnostics = error.diagnostics
+        report.files = error.files
+        report.references_checked = error.references_checked
+    except ReconError as error:
+        _fail(error)
+        return
+    else:
+        report.files = result.estate.files
+        report.resources = len(result.estate.resources)
+        evaluation = evaluate(result.estate, today)
+        report.diagnostics = evaluation.diagnostics
+        report.findings = evaluation.findings
+        report.waived = evaluation.waived
+    renderer = {"text": render_text, "json": render_json, "sarif": render_sarif}[output_format]
+    text = renderer(report)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output_format} report to {output} ({report.status})", err=True)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="schemas",
+    show_default=True,
+    help="Folder the schemas are written to.",
+)
+@click.option("--check", is_flag=True, help="Fail (exit 1) if the files in --out are not up to date.")
+def schema(out_dir: str, check: bool) -> None:
+    """Write one JSON Schema per kind (and the project file) for editors and CI."""
+    target = Path(out_dir)
+    files = schema_files()
+    if check:
+        stale = [
+            name
+            for name, text in files.items()
+            if not (target / name).is_file() or (target / name).read_text(encoding="utf-8") != text
+        ]
+        extra = sorted(p.name for p in target.glob("*.schema.json") if p.name not in files) if target.is_dir() else []
+        if stale or extra:
+            for name in stale:
+                click.echo(f"stale or missing: {target / name}", err=True)
+            for name in extra:
+                click.echo(f"no longer generated: {target / name}", err=True)
+            click.echo("error: schemas are out of date; run `recon schema` and commit the result", err=True)
+            sys.exit(EXIT_ERROR)
+        click.echo(f"{len(files)} schemas in {target} are up to date")
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (target / name).write_text(text, encoding="utf-8")
+    for old in target.glob("*.schema.json"):
+        if old.name not in files:
+            old.unlink()
+    click.echo(f"wrote {len(files)} schemas to {target}")
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+def rules(output_format: str) -> None:
+    """List every compliance rule: id, severity and what it checks."""
+    if output_format == "json":
+        items = [
+            {
+                "id": r.id,
+                "pack": r.pack,
+                "severity": str(r.severity),
+                "title": r.title,
+                "remediation": r.remediation,
+                "citation": r.citation,
+            }
+            for r in RULES.values()
+        ]
+        click.echo(json.dumps(items, indent=2))
+        return
+    width = max(len(r.id) for r in RULES.values())
+    for rule in RULES.values():
+        click.echo(f"{rule.id:<{width}}  {rule.severity:<7}  {rule.title}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@_with_vars
+def render(paths: tuple[str, ...], var_assignments: tuple[str, ...], var_files: tuple[str, ...]) -> None:
+    """Print the rendered text of *.yaml.j2 templates (line numbers in errors refer to it)."""
+    try:
+        variables = _variables(var_assignments, var_files)
+    except ReconError as error:
+        _fail(error)
+        return
+    found = discover(list(paths) or ["."])
+    failed = False
+    for path in (p for p in found.manifests if is_template(p)):
+        shown = display_path(path)
+        try:
+            text = render_template(read_text(path), variables)
+        except SourceProblem as problem:
+            click.echo(f"{shown}:{problem.line}: error: {problem.message}", err=True)
+            failed = True
+            continue
+        click.echo(f"# --- {shown} (rendered)")
+        for number, line in enumerate(text.splitlines(), start=1):
+            click.echo(f"{number:>5}  {line}")
+    sys.exit(EXIT_ERROR if failed else EXIT_OK)
+
+
+@cli.command()
+def kinds() -> None:
+    """List the manifest kinds."""
+    width = max(len(k) for k in KINDS)
+    for info in KINDS.values():
+        click.echo(f"{info.name:<{width}}  {info.summary}")
+
+
+def main() -> None:
+    cli(prog_name="recon")

@@ -1,0 +1,175 @@
+"""Turn pydantic validation errors into Diagnostics a compliance engineer can act on.
+
+Each pydantic error becomes one Diagnostic at the line and column of the offending value (or
+of the key, for unknown fields), with the dotted field path, a plain-words message and a
+hint: the allowed values, the close match for a misspelt field, the fields allowed here.
+Input values are never copied into messages by this module, so a secret typed into the
+wrong field cannot leak through an error.
+
+Called by: reconciler.manifest.loader and reconciler.manifest.project.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from reconciler.diagnostics import Diagnostic, Location
+from reconciler.manifest.kinds.base import suggest
+from reconciler.manifest.yamlsafe import ParsedDocument, Path
+
+_TYPE_WORDS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a map (key: value lines)",
+    "model_type": "a map (key: value lines)",
+    "model_attributes_type": "a map (key: value lines)",
+    "list_type": "a list",
+    "date_type": "a date like 2026-07-01",
+    "date_parsing": "a date like 2026-07-01",
+    "date_from_datetime_parsing": "a date like 2026-07-01",
+    "date_from_datetime_inexact": "a date like 2026-07-01 (no time of day)",
+}
+
+
+def field_path(loc: Path) -> str:
+    """('spec', 'collectors', 0, 'token') -> 'spec.collectors[0].token'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def describe_value(value: Any) -> str:
+    """What kind of YAML value the user wrote, without repeating it."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dt.date):
+        return "a date"
+    return type(value).__name__
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated wrappers down to the type that holds fields or items."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _model_at(model: type[BaseModel], loc: Path) -> type[BaseModel] | None:
+    """The model class that `loc` (a path of fields and indexes) points into."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            origin = typing.get_origin(current)
+            args = typing.get_args(current)
+            if origin is list and args:
+                current = args[0]
+            elif origin is dict and len(args) == 2:
+                current = args[1]
+            else:
+                return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def allowed_fields(model: type[BaseModel], loc: Path) -> list[str]:
+    owner = _model_at(model, loc)
+    if owner is None:
+        return []
+    return [f.alias or n for n, f in owner.model_fields.items()]
+
+
+def explain_error(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
+    """(message, hint) for one pydantic error."""
+    kind = error["type"]
+    loc: Path = tuple(error["loc"])
+    last = str(loc[-1]) if loc else ""
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return f"required field '{last}' is missing", f"add '{last}:' here"
+    if kind == "extra_forbidden":
+        fields = allowed_fields(model, loc[:-1])
+        hint = f"allowed here: {', '.join(fields)}" if fields else "remove it"
+        return f"unknown field '{last}'{suggest(last, fields)}", hint
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", ""))
+        got = error.get("input")
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
+        shown = f"'{got}'" if isinstance(got, str) and len(got) <= 64 else describe_value(got)
+        hint_more = suggest(got, choices) if isinstance(got, str) else ""
+        return f"{shown} is not allowed here{hint_more}", f"write one of: {expected}"
+    if kind in ("value_error", "assertion_error"):
+        message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return message, ""
+    if kind in _TYPE_WORDS:
+        got = describe_value(error.get("input"))
+        hint = ""
+        if kind == "string_type" and isinstance(error.get("input"), bool | int | float):
+            hint = "put the value in quotes to keep it as text"
+        return f"expected {_TYPE_WORDS[kind]}, got {got}", hint
+    return str(error["msg"]), ""
+
+
+def diagnostics_from(
+    exc: ValidationError,
+    model: type[BaseModel],
+    document: ParsedDocument,
+    file: str,
+    *,
+    resource: str = "",
+    loc_prefix: Path = (),
+) -> list[Diagnostic]:
+    """One Diagnostic per pydantic error, located in `document` (paths offset by loc_prefix)."""
+    result: list[Diagnostic] = []
+    for error in exc.errors(include_url=False):
+        loc: Path = tuple(error["loc"])
+        message, hint = explain_error(error, model)
+        full = (*loc_prefix, *loc)
+        line, column = document.position(full, prefer_key=error["type"] in ("extra_forbidden", "missing"))
+        result.append(
+            Diagnostic(
+                code=f"schema.{error['type']}",
+                message=message,
+                location=Location(file, line, column),
+                field=field_path(full),
+                hint=hint,
+                resource=resource,
+            )
+        )
+    return result

@@ -1,0 +1,219 @@
+"""The building blocks of every kind: the strict base model, the kind registry, reusable
+field types (names, secret references, regions, percentages) and the Reference type.
+
+A kind is registered with `@register_kind("Queue", summary=...)` on its spec model. The
+registry is the single list every generic piece walks: the loader (validation), the schema
+writer, the docs conformance test and the reference resolver. Spec models declare their
+cross-resource references by implementing `references()`.
+
+Called by: reconciler.manifest.kinds.* (definitions), reconciler.manifest.loader, schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from reconciler.manifest.regions import AWS_REGION_JURISDICTION, GENESYS_REGION_JURISDICTION
+
+API_VERSION = "recon/v1"
+FieldPath = tuple[str | int, ...]
+
+
+class Model(BaseModel):
+    """Strict base: unknown fields are errors, values are immutable after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A by-name pointer from one resource's spec to another resource.
+
+    `field` is the path inside `spec`. `key` is the target attribute matched ("name", or e.g.
+    "bucketName" for an access-log bucket that may or may not be managed by recon).
+    `required` references must resolve; optional ones become edges only when they do.
+    `direction` says which side must exist first: "needs" (the target is applied first),
+    "needed_by" (the source is applied first), "none" (no ordering, e.g. a waiver's target).
+    """
+
+    kind: str | None
+    name: str
+    field: FieldPath
+    key: str = "name"
+    required: bool = True
+    direction: Literal["needs", "needed_by", "none"] = "needs"
+
+
+class Spec(Model):
+    """Base of every kind's spec."""
+
+    def references(self) -> Iterable[Reference]:
+        """Every by-name reference this spec makes. Default: none."""
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    """A registered kind: its name, spec model and one-line summary."""
+
+    name: str
+    spec_model: type[Spec]
+    summary: str
+
+
+KINDS: dict[str, KindInfo] = {}
+SpecT = TypeVar("SpecT", bound=type[Spec])
+
+
+def register_kind(name: str, *, summary: str) -> Callable[[SpecT], SpecT]:
+    """Class decorator: register `cls` as the spec model of kind `name`."""
+
+    def decorate(cls: SpecT) -> SpecT:
+        if name in KINDS:
+            raise RuntimeError(f"kind {name} registered twice")
+        KINDS[name] = KindInfo(name=name, spec_model=cls, summary=summary)
+        return cls
+
+    return decorate
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean X?)' when a close match exists, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _string_schema(pattern: str, description: str, examples: list[str]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, "description": description, "examples": examples})
+
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            f"'{value}' is not a valid name; use 1-63 lowercase letters, digits, '-' or '.', "
+            "starting and ending with a letter or digit (e.g. mifid2-seven-years)"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    AfterValidator(_check_name),
+    _string_schema(NAME_PATTERN, "A resource name (DNS label style).", ["energy-desk-gas"]),
+]
+
+SECRET_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
+_SECRET_RE = re.compile(SECRET_PATTERN)
+
+
+def _check_secret(value: str) -> str:
+    # Never echo the value: it may be the very secret that must not be printed.
+    if not _SECRET_RE.match(value):
+        raise ValueError(
+            "a literal secret is not allowed in a manifest; write env:NAME (read from an "
+            "environment variable) or file:PATH (read from a file) instead"
+        )
+    return value
+
+
+SecretRef = Annotated[
+    str,
+    AfterValidator(_check_secret),
+    _string_schema(
+        SECRET_PATTERN,
+        "A reference to a secret, never the secret: env:NAME or file:PATH.",
+        ["env:TRADESENSE_TOKEN_A", "file:/run/secrets/token"],
+    ),
+]
+
+FILE_PATTERN = r"^file:.+$"
+
+
+def _check_file(value: str) -> str:
+    if not value.startswith("file:") or len(value) <= 5:
+        raise ValueError(f"'{value}' is not a file reference; write file:PATH (e.g. file:certs/ca.pem)")
+    return value
+
+
+FileRef = Annotated[
+    str,
+    AfterValidator(_check_file),
+    _string_schema(FILE_PATTERN, "A file reference: file:PATH.", ["file:certs/ca.pem"]),
+]
+
+
+def _check_aws_region(value: str) -> str:
+    if value not in AWS_REGION_JURISDICTION:
+        raise ValueError(f"'{value}' is not an AWS region{suggest(value, AWS_REGION_JURISDICTION)}")
+    return value
+
+
+AwsRegion = Annotated[
+    str,
+    AfterValidator(_check_aws_region),
+    _string_schema(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]$", "An AWS region.", ["eu-west-1"]),
+]
+
+
+def _check_genesys_region(value: str) -> str:
+    if value not in GENESYS_REGION_JURISDICTION:
+        known = ", ".join(sorted(GENESYS_REGION_JURISDICTION))
+        raise ValueError(
+            f"'{value}' is not a Genesys Cloud region{suggest(value, GENESYS_REGION_JURISDICTION)}; "
+            f"known regions: {known}"
+        )
+    return value
+
+
+GenesysRegion = Annotated[
+    str,
+    AfterValidator(_check_genesys_region),
+    _string_schema(r"^[a-z]{2}(-[a-z]+)+-[0-9]$", "A Genesys Cloud region.", ["eu-west-1"]),
+]
+
+
+def _parse_percent(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        number = value.strip()[:-1]
+        try:
+            return float(number)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a percentage; write e.g. 99.9%") from None
+    return value
+
+
+Percent = Annotated[
+    float,
+    BeforeValidator(_parse_percent),
+    Field(ge=0, le=100),
+    WithJsonSchema({"type": ["string", "number"], "pattern": r"^[0-9]+(\.[0-9]+)?%$", "examples": ["99.9%"]}),
+]
+
+URL_PATTERN = r"^(https?|wss?)://[^\s/]+(/\S*)?$"
+_URL_RE = re.compile(URL_PATTERN)
+
+
+def _url_checker(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if not _URL_RE.match(value) or scheme not in schemes:
+            allowed = " or ".join(f"{s}://" for s in schemes)
+            raise ValueError(f"'{value}' is not a valid URL here; write an {allowed} URL")
+        return value
+
+    return check
+
+
+_URI_SCHEMA = WithJsonSchema({"type": "string", "format": "uri"})
+HttpUrl = Annotated[str, AfterValidator(_url_checker(("https", "http"))), _URI_SCHEMA]
+WebSocketUrl = Annotated[str, AfterValidator(_url_checker(("wss", "ws"))), _URI_SCHEMA]

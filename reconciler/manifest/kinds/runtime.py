@@ -1,0 +1,167 @@
+"""Runtime kinds: MarketDataFeed (snapshot injection) and CollectorTopology (capture
+verification against the trading switch's call detail records).
+
+Called by: the kind registry (imported by reconciler.manifest.kinds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from reconciler.durations import DurationField
+from reconciler.manifest.kinds.base import (
+    FileRef,
+    HttpUrl,
+    Model,
+    Name,
+    Percent,
+    Reference,
+    SecretRef,
+    Spec,
+    WebSocketUrl,
+    register_kind,
+)
+
+
+class FeedTls(Model):
+    clientCert: FileRef
+    """Client certificate for mutual TLS (file:PATH)."""
+    clientKey: SecretRef
+    """Client private key: a secret reference (env:NAME or file:PATH)."""
+    ca: FileRef | None = None
+    """CA bundle that signs the feed's server certificate (file:PATH)."""
+
+
+class FeedCredentials(Model):
+    token: SecretRef | None = None
+    """A bearer token or API key, as a secret reference."""
+    clientId: str | None = None
+    """OAuth client id where the feed uses client credentials (e.g. Refinitiv)."""
+    clientSecret: SecretRef | None = None
+    """OAuth client secret, as a secret reference."""
+
+
+class Breaker(Model):
+    failureThreshold: int = Field(ge=1, le=1000)
+    """Consecutive failures that open the breaker."""
+    resetAfter: DurationField
+    """How long the breaker stays open before one probe is allowed."""
+
+
+class Instrument(Model):
+    symbol: str = Field(min_length=1, max_length=256)
+    """The instrument as the feed names it (slashes and periods are kept: EUR/USD, RDSa.L)."""
+    field: str = Field(min_length=1, max_length=256)
+    """The feed field to read (e.g. price_usd)."""
+    as_: str = Field(alias="as", min_length=1, max_length=256)
+    """The key the value is stored under in market_snapshot (e.g. commodity)."""
+
+
+class FeedScope(Model):
+    queues: list[Name] = Field(min_length=1)
+    """Queues whose calls get a snapshot."""
+
+
+@register_kind(
+    "MarketDataFeed",
+    summary="Where call-start market data comes from, and how it is fetched without delaying calls.",
+)
+class MarketDataFeedSpec(Spec):
+    provider: Literal["generic-rest", "bloomberg", "refinitiv", "ice"]
+    """The feed's wire dialect."""
+    url: HttpUrl
+    """The snapshot endpoint."""
+    tls: FeedTls | None = None
+    """Mutual TLS settings."""
+    credentials: FeedCredentials | None = None
+    """Feed credentials, as secret references."""
+    timeoutMs: int = Field(default=200, ge=1, le=60_000)
+    """Hard timeout of one fetch in milliseconds; calls are never held up longer."""
+    breaker: Breaker | None = None
+    """Circuit breaker; a feed without one is a compliance finding."""
+    instruments: list[Instrument] = Field(min_length=1)
+    """What is captured at call start."""
+    appliesTo: FeedScope
+    """Which queues' calls are stamped."""
+
+    def references(self) -> Iterable[Reference]:
+        for index, queue in enumerate(self.appliesTo.queues):
+            yield Reference("Queue", queue, ("appliesTo", "queues", index))
+
+
+class DataSource(Model):
+    type: Literal["bt-trading-enterprise"]
+    """The trading switch product."""
+    switch: str = Field(min_length=1)
+    """The switch's name, as operations know it."""
+
+
+class Endpoints(Model):
+    primary: WebSocketUrl
+    """The TradeSense WBA endpoint (wss://...)."""
+    secondary: WebSocketUrl | None = None
+    """The HA partner; only for a pair that serves duplicates of the same CDRs."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Endpoints:
+        if self.secondary is not None and self.secondary == self.primary:
+            raise ValueError("secondary is the same endpoint as primary; remove it or name the HA partner")
+        return self
+
+
+class Trader(Model):
+    id: str = Field(min_length=1)
+    """The trader's id on the switch."""
+    user: str = Field(min_length=3)
+    """The trader's user (e-mail) on the recording platform."""
+    turret: str = Field(min_length=1)
+    """The turret the trader sits at."""
+
+
+class Collector(Model):
+    name: Name
+    """The collector's name."""
+    endpoints: Endpoints
+    """The TradeSense server (or HA pair) this collector polls."""
+    token: SecretRef
+    """The TradeSense API user token, as a secret reference."""
+    pollInterval: DurationField
+    """How often CDRs are polled (e.g. 10s)."""
+    traders: list[Trader] = Field(min_length=1)
+    """Traders configured on this TradeSense server (at most 200)."""
+
+
+class Matching(Model):
+    startTolerance: DurationField
+    """How far a recording's start may be from the CDR's and still match."""
+    durationTolerance: DurationField
+    """How much shorter a recording may be than the call before it counts as partial."""
+    lateRecordingGrace: DurationField
+    """How long to wait for a late recording before a call counts as not recorded."""
+
+
+@register_kind(
+    "CollectorTopology",
+    summary="The capture-verification collectors that read the trading switch's CDRs.",
+)
+class CollectorTopologySpec(Spec):
+    dataSource: DataSource
+    """The switch whose calls are verified."""
+    collectors: list[Collector] = Field(min_length=1)
+    """One collector per TradeSense server (or HA pair)."""
+    matching: Matching
+    """How CDRs and recordings are matched."""
+    target: Percent
+    """Target share of calls verified as recorded (e.g. 99.9%)."""
+
+    @model_validator(mode="after")
+    def _unique_collector_names(self) -> CollectorTopologySpec:
+        seen: set[str] = set()
+        for collector in self.collectors:
+            if collector.name in seen:
+                raise ValueError(f"two collectors are named '{collector.name}'; give each its own name")
+            seen.add(collector.name)
+        return self

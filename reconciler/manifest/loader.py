@@ -1,0 +1,192 @@
+"""Load the desired state: discover, render, parse, validate, resolve. All errors at once.
+
+`load_estate(paths, variables)` returns an Estate or raises InputError carrying every
+Diagnostic found in the run (syntax, schema, secrets, duplicates, references, cycles), each
+naming file, line, column and field. Nothing is written anywhere.
+
+Called by: the CLI (`recon validate`, later `plan`/`apply`), benchmarks and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler.diagnostics import Diagnostic, DiagnosticList, Location
+from reconciler.errors import InputError
+from reconciler.manifest.explain import diagnostics_from, field_path
+from reconciler.manifest.kinds import API_VERSION, KINDS
+from reconciler.manifest.kinds.base import suggest
+from reconciler.manifest.model import Estate, Origin, Resource, document_model
+from reconciler.manifest.project import Project, load_project
+from reconciler.manifest.references import resolve
+from reconciler.manifest.secrets_scan import find_secrets
+from reconciler.manifest.source import (
+    SourceProblem,
+    discover,
+    display_path,
+    is_template,
+    read_text,
+    render_template,
+)
+from reconciler.manifest.yamlsafe import ParsedDocument, YamlProblem, parse_documents
+
+
+@dataclass(slots=True)
+class LoadResult:
+    estate: Estate
+    project: Project | None
+    project_file: str | None
+
+
+def load_estate(paths: Sequence[str | Path], variables: Mapping[str, Any] | None = None) -> LoadResult:
+    """Load and check everything under `paths`. Raises InputError with all diagnostics."""
+    variables = dict(variables or {})
+    problems = DiagnosticList()
+    found = discover(paths)
+    for missing in found.missing:
+        problems.add(
+            Diagnostic(
+                "file.missing",
+                "no such file or directory",
+                Location(missing),
+                hint="check the path",
+            )
+        )
+    project: Project | None = None
+    project_file: str | None = None
+    if found.project_file is not None:
+        project_file = display_path(found.project_file)
+        project = load_project(found.project_file, project_file, problems)
+    resources: dict[str, Resource] = {}
+    declared_invalid: set[str] = set()
+    unreadable: list[str] = []
+    files: list[str] = []
+    for path in found.manifests:
+        shown = display_path(path)
+        files.append(shown)
+        documents = _read_documents(path, shown, variables, problems)
+        if documents is None:
+            unreadable.append(shown)
+            continue
+        for document in documents:
+            resource = _to_resource(document, shown, is_template(path), problems)
+            if resource is None:
+                declared_invalid.add(_declared_address(document.data))
+                continue
+            previous = resources.get(resource.address)
+            if previous is not None:
+                problems.add(
+                    Diagnostic(
+                        "resource.duplicate",
+                        f"{resource.address} is declared twice (first at {previous.location('metadata', 'name')})",
+                        resource.location("metadata", "name"),
+                        "metadata.name",
+                        "rename one of them or delete the copy",
+                        resource.address,
+                    )
+                )
+                continue
+            resources[resource.address] = resource
+    if not found.manifests and not found.missing:
+        problems.add(
+            Diagnostic(
+                "file.none",
+                "no manifest files (*.yaml, *.yml, *.yaml.j2) found",
+                Location(", ".join(str(p) for p in paths) or "."),
+                hint="pass the folder that holds your manifests",
+            )
+        )
+    # What an unreadable file declares is unknown, so "does not exist" would be a guess there.
+    edges, reference_problems = resolve(resources, declared_invalid, report_dangling=not unreadable)
+    problems.extend(reference_problems)
+    if problems:
+        raise InputError(problems.sorted(), files=files, references_checked=not unreadable)
+    return LoadResult(Estate(resources, edges, files), project, project_file)
+
+
+def _declared_address(data: Any) -> str:
+    """'Kind/name' of a document that failed validation, when it says both."""
+    if isinstance(data, dict) and isinstance(data.get("metadata"), dict):
+        return f"{data.get('kind')}/{data['metadata'].get('name')}"
+    return ""
+
+
+def _read_documents(
+    path: Path, shown: str, variables: Mapping[str, Any], problems: DiagnosticList
+) -> list[ParsedDocument] | None:
+    """The file's documents, or None (with a diagnostic) when it cannot be read at all."""
+    rendered = is_template(path)
+    try:
+        text = read_text(path)
+        if rendered:
+            text = render_template(text, variables)
+    except SourceProblem as exc:
+        problems.add(Diagnostic(exc.code, exc.message, Location(shown, exc.line, exc.column), hint=exc.hint))
+        return None
+    try:
+        return parse_documents(text)
+    except YamlProblem as exc:
+        hint = exc.hint
+        if rendered:
+            hint = (hint + "; " if hint else "") + f"the line is in the rendered output: see `recon render {shown}`"
+        problems.add(Diagnostic(exc.code, exc.message, Location(shown, exc.line, exc.column), hint=hint))
+        return None
+
+
+def _to_resource(document: ParsedDocument, file: str, rendered: bool, problems: DiagnosticList) -> Resource | None:
+    data = document.data
+
+    def at(path: tuple[str | int, ...], code: str, message: str, hint: str = "", *, key: bool = False) -> None:
+        line, column = document.position(path, prefer_key=key)
+        problems.add(Diagnostic(code, message, Location(file, line, column), field_path(path), hint))
+
+    if not isinstance(data, dict):
+        at(
+            (),
+            "manifest.shape",
+            "a manifest document must be a map",
+            "write apiVersion, kind, metadata and spec keys",
+        )
+        return None
+    for path, what in find_secrets(data):
+        at(
+            path,
+            "secret.literal",
+            f"this looks like {what}; manifests must not contain secrets",
+            "store it in a secret manager and write env:NAME or file:PATH where a secret is expected",
+        )
+    api_version = data.get("apiVersion")
+    if api_version != API_VERSION:
+        message = "required field 'apiVersion' is missing" if api_version is None else "unsupported apiVersion"
+        at(
+            ("apiVersion",),
+            "manifest.api-version",
+            message,
+            f"write apiVersion: {API_VERSION}",
+            key=True,
+        )
+        return None
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        message = (
+            "required field 'kind' is missing"
+            if kind is None
+            else f"unknown kind{suggest(kind, KINDS) if isinstance(kind, str) else ''}"
+        )
+        at(("kind",), "manifest.kind", message, f"kinds are: {', '.join(KINDS)}", key=True)
+        return None
+    model = document_model(kind)
+    name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None
+    address = f"{kind}/{name}" if isinstance(name, str) else kind
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(diagnostics_from(exc, model, document, file, resource=address))
+        return None
+    origin = Origin(file=file, rendered=rendered, document=document)
+    return Resource(kind=kind, metadata=parsed.metadata, spec=parsed.spec, origin=origin)  # type: ignore[attr-defined]

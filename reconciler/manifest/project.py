@@ -1,0 +1,113 @@
+"""The project file, `recon.yaml` at a manifest root: which estate to talk to and where
+state lives. It is not a manifest (no apiVersion/kind) and has its own strict model.
+
+    target: sandbox            # or the name of an entry under targets
+    targets:
+      prod-eu:
+        genesys: {region: eu-west-1, clientId: env:ID, clientSecret: env:SECRET}
+        aws: {region: eu-west-1, profile: trading-recordings}
+    state: {backend: local, path: .recon/state.json}   # or {backend: s3, bucket, key, region}
+
+Called by: reconciler.manifest.loader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from reconciler.diagnostics import Diagnostic, DiagnosticList, Location
+from reconciler.manifest.explain import diagnostics_from
+from reconciler.manifest.kinds.base import AwsRegion, GenesysRegion, Model, SecretRef, suggest
+from reconciler.manifest.source import SourceProblem, read_text
+from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
+
+SANDBOX = "sandbox"
+
+
+class GenesysTarget(Model):
+    region: GenesysRegion
+    """The org's Genesys Cloud region."""
+    clientId: str = Field(min_length=1)
+    """OAuth client id (not a secret; env:NAME also works)."""
+    clientSecret: SecretRef
+    """OAuth client secret: env:NAME or file:PATH, never the value."""
+
+
+class AwsTarget(Model):
+    region: AwsRegion
+    """Default AWS region for API calls."""
+    profile: str | None = None
+    """Named AWS profile; without it the standard credential chain applies."""
+    endpointUrl: str | None = None
+    """Custom S3 endpoint (an S3-compatible store); leave unset for AWS."""
+
+
+class Target(Model):
+    genesys: GenesysTarget | None = None
+    aws: AwsTarget | None = None
+
+
+class StateConfig(Model):
+    backend: Literal["local", "s3"] = "local"
+    """local: a JSON file; s3: an object in a versioned bucket."""
+    path: str = ".recon/state.json"
+    """local backend: the state file, relative to the project file."""
+    bucket: str | None = None
+    """s3 backend: the bucket."""
+    key: str | None = None
+    """s3 backend: the object key."""
+    region: str | None = None
+    """s3 backend: the bucket's region."""
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket_and_key(self) -> StateConfig:
+        if self.backend == "s3" and not (self.bucket and self.key):
+            raise ValueError("the s3 state backend needs bucket and key")
+        return self
+
+
+class Project(Model):
+    target: str = SANDBOX
+    """The target in use: sandbox (the embedded estate) or a name under targets."""
+    targets: dict[str, Target] = Field(default_factory=dict)
+    """Named estates."""
+    state: StateConfig = Field(default_factory=StateConfig)
+    """Where recon keeps state."""
+
+    @model_validator(mode="after")
+    def _target_exists(self) -> Project:
+        if self.target != SANDBOX and self.target not in self.targets:
+            raise ValueError(
+                f"target '{self.target}' is not defined under targets"
+                f"{suggest(self.target, self.targets)}; define it, or write target: {SANDBOX}"
+            )
+        return self
+
+
+def load_project(path: Path, shown: str, problems: DiagnosticList) -> Project | None:
+    """Read and validate the project file; problems are added to `problems`."""
+    try:
+        documents = parse_documents(read_text(path))
+    except (SourceProblem, YamlProblem) as exc:
+        problems.add(Diagnostic(exc.code, exc.message, Location(shown, exc.line, exc.column), hint=exc.hint))
+        return None
+    if not documents:
+        return Project()
+    document = documents[0]
+    if len(documents) > 1:
+        problems.add(
+            Diagnostic(
+                "project.documents",
+                "the project file must hold one document",
+                Location(shown, documents[1].line, 1),
+                hint="remove the extra '---' documents",
+            )
+        )
+    try:
+        return Project.model_validate(document.data)
+    except ValidationError as exc:
+        problems.extend(diagnostics_from(exc, Project, document, shown))
+        return None

@@ -1,0 +1,58 @@
+"""Run every registered rule over an estate and apply waivers.
+
+`evaluate(estate, today)` is pure: no I/O, deterministic output order (file, line, rule).
+Duplicate findings (the same rule on the same resource and field, reached through two
+recording policies) are reported once. `blocked` is true when an error-severity finding
+remains after waivers: `recon validate` exits 3 and a plan cannot be applied.
+
+Called by: the CLI (`recon validate`), later the plan engine, benchmarks and tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from reconciler.diagnostics import Diagnostic
+from reconciler.manifest.model import Estate
+from reconciler.policy.findings import RULES, Finding, Severity
+from reconciler.policy.view import EstateView
+from reconciler.policy.waivers import Waived, apply_waivers, check_waiver_rules
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    findings: list[Finding]
+    waived: list[Waived]
+    diagnostics: list[Diagnostic]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.WARNING]
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.errors)
+
+
+def evaluate(estate: Estate, today: dt.date) -> Evaluation:
+    """All findings of all rules on `estate`, with waivers applied as of `today`."""
+    diagnostics = check_waiver_rules(estate.of_kind("Waiver"))
+    if diagnostics:
+        return Evaluation([], [], diagnostics)
+    view = EstateView.build(estate, today)
+    seen: set[tuple[str, str, str]] = set()
+    findings: list[Finding] = []
+    for rule in RULES.values():
+        for finding in rule.check(view, rule):
+            key = (finding.rule_id, finding.resource, finding.field)
+            if key not in seen:
+                seen.add(key)
+                findings.append(finding)
+    active, waived = apply_waivers(view, findings)
+    active.sort(key=lambda f: (f.location.file, f.location.line, f.location.column, f.rule_id))
+    return Evaluation(active, waived, [])

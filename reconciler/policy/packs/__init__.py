@@ -1,0 +1,1 @@
+"""Rule packs. Each module registers its rules when imported (see reconciler.policy)."""
