@@ -75,8 +75,20 @@ class Resource:
         return f"{self.kind}/{self.metadata.name}"
 
     def location(self, *path: str | int) -> Location:
-        """Where `path` (e.g. "spec", "retain") is written; the nearest ancestor if absent."""
-        line, column = self.origin.document.position(tuple(path))
+        """Where `path` (e.g. "spec", "retain") is written; the nearest ancestor if absent.
+
+        A scalar points at its value; a map or list (or a missing field's parent) at its key,
+        which is the line a reader looks for.
+        """
+        value: Any = self.origin.document.data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                value = None
+                break
+        scalar = value is not None and not isinstance(value, dict | list)
+        line, column = self.origin.document.position(tuple(path), prefer_key=not scalar)
         return Location(self.origin.file, line, column)
 
     def raw(self) -> Any:

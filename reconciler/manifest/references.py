@@ -84,7 +84,9 @@ def resolve(
                     )
                 continue
             if target_address == resource.address:
-                if ref.direction != "none":
+                # An optional pointer at oneself (a bucket logging into itself) is a rule's
+                # business, not an input error; a required one (dependsOn itself) is.
+                if ref.required and ref.direction != "none":
                     problems.append(
                         _problem(
                             resource,
