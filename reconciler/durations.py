@@ -86,6 +86,13 @@ def _coerce(value: Any) -> Duration:
     return Duration.parse(value)
 
 
+def positive(value: Duration) -> Duration:
+    """AfterValidator for durations that must be longer than zero (intervals, retention)."""
+    if value.milliseconds <= 0:
+        raise ValueError(f"{value} is zero; write a duration longer than zero")
+    return value
+
+
 DurationField = Annotated[
     Duration,
     BeforeValidator(_coerce),

@@ -21,6 +21,7 @@ from reconciler.errors import InputError
 from reconciler.manifest.explain import diagnostics_from, field_path
 from reconciler.manifest.kinds import API_VERSION, KINDS
 from reconciler.manifest.kinds.base import suggest
+from reconciler.manifest.linemap import LineMap, build_line_map
 from reconciler.manifest.model import Estate, Origin, Resource, document_model
 from reconciler.manifest.project import Project, load_project
 from reconciler.manifest.references import resolve
@@ -119,23 +120,41 @@ def _declared_address(data: Any) -> str:
 def _read_documents(
     path: Path, shown: str, variables: Mapping[str, Any], problems: DiagnosticList
 ) -> list[ParsedDocument] | None:
-    """The file's documents, or None (with a diagnostic) when it cannot be read at all."""
-    rendered = is_template(path)
+    """The file's documents, or None (with a diagnostic) when it cannot be read at all.
+
+    For templates, every line and column is mapped back from the rendered text to the
+    template line that produced it, so errors and findings point at the file people edit.
+    """
+    line_map: LineMap | None = None
     try:
         text = read_text(path)
-        if rendered:
-            text = render_template(text, variables)
+        if is_template(path):
+            rendered = render_template(text, variables)
+            line_map = build_line_map(text, rendered)
+            text = rendered
     except SourceProblem as exc:
         problems.add(Diagnostic(exc.code, exc.message, Location(shown, exc.line, exc.column), hint=exc.hint))
         return None
     try:
-        return parse_documents(text)
+        documents = parse_documents(text)
     except YamlProblem as exc:
-        hint = exc.hint
-        if rendered:
-            hint = (hint + "; " if hint else "") + f"the line is in the rendered output: see `recon render {shown}`"
-        problems.add(Diagnostic(exc.code, exc.message, Location(shown, exc.line, exc.column), hint=hint))
+        line, column, hint = exc.line, exc.column, exc.hint
+        if line_map is not None:
+            hint = (hint + "; " if hint else "") + f"the rendered text is shown by `recon render {shown}`"
+            line, column = line_map.map(line, column)
+        problems.add(Diagnostic(exc.code, exc.message, Location(shown, line, column), hint=hint))
         return None
+    if line_map is not None:
+        for document in documents:
+            _remap(document, line_map)
+    return documents
+
+
+def _remap(document: ParsedDocument, line_map: LineMap) -> None:
+    document.line = line_map.map(document.line, 1)[0]
+    for positions in (document.value_positions, document.key_positions):
+        for path, (line, column) in positions.items():
+            positions[path] = line_map.map(line, column)
 
 
 def _to_resource(document: ParsedDocument, file: str, rendered: bool, problems: DiagnosticList) -> Resource | None:

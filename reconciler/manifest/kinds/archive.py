@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, Field, StrictBool, WithJsonSchema, model_validator
 
 from reconciler.durations import Duration, DurationField
 from reconciler.manifest.kinds.base import AwsRegion, Model, Name, Reference, Spec, register_kind
@@ -89,7 +89,7 @@ class ObjectLock(Model):
 class Encryption(Model):
     kmsKeyAlias: KmsAlias
     """SSE-KMS key alias (e.g. alias/trading-recordings)."""
-    createKey: bool = False
+    createKey: StrictBool = False
     """Create the key and alias when they do not exist; otherwise they must exist."""
 
 
@@ -119,7 +119,7 @@ class ArchiveBucketSpec(Spec):
     """Server access logging into a separate bucket."""
     readers: list[PrincipalArn] = Field(default_factory=list)
     """IAM principals granted read access; nobody else can read."""
-    metadataExport: bool = False
+    metadataExport: StrictBool = False
     """Export the _metadata.json (conversation, participants, times) beside each recording."""
     tags: dict[str, str] = Field(default_factory=dict)
     """Bucket tags."""
@@ -173,7 +173,7 @@ class LegalHoldSpec(Spec):
     """The matter or enquiry this hold serves (e.g. FCA enquiry 2026/017)."""
     scope: HoldScope
     """What is held: users, queues, a period and transcript search terms."""
-    autoExtend: bool = False
+    autoExtend: StrictBool = False
     """Pick up new conversations that enter the scope on later plans."""
     release: HoldRelease | None = None
     """Present only to release the hold; needs approvedBy, reason and ticket."""

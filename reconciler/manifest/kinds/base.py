@@ -183,6 +183,8 @@ GenesysRegion = Annotated[
 
 
 def _parse_percent(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1:
+        raise ValueError(f"{value} is ambiguous: a fraction or a percentage? write it with a % sign (e.g. 99.9%)")
     if isinstance(value, str) and value.strip().endswith("%"):
         number = value.strip()[:-1]
         try:

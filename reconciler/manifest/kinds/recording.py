@@ -11,11 +11,11 @@ Called by: the kind registry (imported by reconciler.manifest.kinds).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, StrictBool, model_validator
 
-from reconciler.durations import DurationField
+from reconciler.durations import DurationField, positive
 from reconciler.manifest.kinds.base import (
     GenesysRegion,
     Model,
@@ -37,13 +37,13 @@ assert set(CLIENT_REGIONS) == set(ClientRegion.__args__)  # type: ignore[attr-de
     summary="How long recordings are kept, and when they move to the archive tier.",
 )
 class RetentionPolicySpec(Spec):
-    retain: DurationField
+    retain: Annotated[DurationField, AfterValidator(positive)]
     """How long a recording must be kept from the end of the call (e.g. 7y)."""
     archiveAfter: DurationField | None = None
     """Move the recording to the archive tier after this long (e.g. 30d)."""
-    deleteAfterRetention: bool = True
+    deleteAfterRetention: StrictBool = True
     """Delete the recording once `retain` has passed (legal holds still override)."""
-    orgDefault: bool = False
+    orgDefault: StrictBool = False
     """This policy is the org-wide default, applied to recordings no other policy covers."""
 
     @model_validator(mode="after")
@@ -63,7 +63,7 @@ class RecordDirections(Model):
     """Calls placed by traders."""
     internal: RecordMode
     """Calls between users of the org (order handling between colleagues is in scope for MiFID II)."""
-    ivrNavigation: bool = False
+    ivrNavigation: StrictBool = False
     """Also record IVR and menu navigation before a person answers."""
 
 
@@ -91,7 +91,7 @@ class RecordingPolicySpec(Spec):
     """Conversation attribute keys exported with each recording (e.g. market_snapshot)."""
     appliesTo: PolicyScope = Field(default_factory=PolicyScope)
     """Queues covered by this policy (optional; queues may name the policy instead)."""
-    enabled: bool = True
+    enabled: StrictBool = True
     """A disabled policy records nothing; it stays declared so that plans show it."""
 
     def references(self) -> Iterable[Reference]:
@@ -105,7 +105,7 @@ class RecordingPolicySpec(Spec):
 
 @register_kind("Queue", summary="A routing queue that trading calls arrive on, and how it must be recorded.")
 class QueueSpec(Spec):
-    regulated: bool
+    regulated: StrictBool
     """Calls on this queue relate to orders and dealing and must be recorded."""
     recordingPolicy: Name | None = None
     """The RecordingPolicy that covers this queue."""

@@ -7,11 +7,11 @@ Called by: the kind registry (imported by reconciler.manifest.kinds).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from reconciler.durations import DurationField
+from reconciler.durations import DurationField, positive
 from reconciler.manifest.kinds.base import (
     FileRef,
     HttpUrl,
@@ -47,7 +47,7 @@ class FeedCredentials(Model):
 class Breaker(Model):
     failureThreshold: int = Field(ge=1, le=1000)
     """Consecutive failures that open the breaker."""
-    resetAfter: DurationField
+    resetAfter: Annotated[DurationField, AfterValidator(positive)]
     """How long the breaker stays open before one probe is allowed."""
 
 
@@ -86,6 +86,18 @@ class MarketDataFeedSpec(Spec):
     """What is captured at call start."""
     appliesTo: FeedScope
     """Which queues' calls are stamped."""
+
+    @model_validator(mode="after")
+    def _unique_snapshot_keys(self) -> MarketDataFeedSpec:
+        seen: set[str] = set()
+        for instrument in self.instruments:
+            if instrument.as_ in seen:
+                raise ValueError(
+                    f"two instruments are stored as '{instrument.as_}'; one would overwrite the other in "
+                    "market_snapshot: give each its own 'as'"
+                )
+            seen.add(instrument.as_)
+        return self
 
     def references(self) -> Iterable[Reference]:
         for index, queue in enumerate(self.appliesTo.queues):
@@ -128,7 +140,7 @@ class Collector(Model):
     """The TradeSense server (or HA pair) this collector polls."""
     token: SecretRef
     """The TradeSense API user token, as a secret reference."""
-    pollInterval: DurationField
+    pollInterval: Annotated[DurationField, AfterValidator(positive)]
     """How often CDRs are polled (e.g. 10s)."""
     traders: list[Trader] = Field(min_length=1)
     """Traders configured on this TradeSense server (at most 200)."""
@@ -158,10 +170,20 @@ class CollectorTopologySpec(Spec):
     """Target share of calls verified as recorded (e.g. 99.9%)."""
 
     @model_validator(mode="after")
-    def _unique_collector_names(self) -> CollectorTopologySpec:
-        seen: set[str] = set()
+    def _unique_names_ids_and_turrets(self) -> CollectorTopologySpec:
+        names: set[str] = set()
+        ids: dict[str, str] = {}
+        turrets: dict[str, str] = {}
         for collector in self.collectors:
-            if collector.name in seen:
+            if collector.name in names:
                 raise ValueError(f"two collectors are named '{collector.name}'; give each its own name")
-            seen.add(collector.name)
+            names.add(collector.name)
+            for trader in collector.traders:
+                for seen, value, what in ((ids, trader.id, "trader id"), (turrets, trader.turret, "turret")):
+                    if value in seen:
+                        raise ValueError(
+                            f"{what} '{value}' appears twice (collectors {seen[value]} and {collector.name}); "
+                            "a CDR could not be tied to one trader"
+                        )
+                    seen[value] = collector.name
         return self

@@ -121,13 +121,11 @@ def _archive_required(view: EstateView, rule: Rule, regime: Regime, policy: Reso
             "or deleted, and the platform's own storage is mutable",
             policy.location("spec"),
             "spec.archive",
-            severity=regime.worm,
         )
 
 
 def _bucket_check(
     test: Callable[[EstateView, Regime, Resource, Resource], tuple[str, str, tuple[str, ...]] | None],
-    severity_of: Callable[[Regime], Severity] | None = None,
 ) -> Check:
     """Wrap a test on (policy, bucket) that returns (message, field, location path) or None."""
 
@@ -143,7 +141,6 @@ def _bucket_check(
                 f"{message} ({policy.address} applies {regime.title})",
                 bucket.location(*path),
                 field,
-                severity=severity_of(regime) if severity_of else None,
             )
 
     return check
@@ -238,41 +235,51 @@ def _metadata(
     return None
 
 
-_CHECKS: tuple[tuple[str, str, str, Check, Severity], ...] = (
+def _error(regime: Regime) -> Severity:
+    return Severity.ERROR
+
+
+def _worm(regime: Regime) -> Severity:
+    return regime.worm
+
+
+_CHECKS: tuple[tuple[str, str, str, Check, Callable[[Regime], Severity]], ...] = (
     ("retention-minimum", "Retention is at least the regime's minimum",
      "raise spec.retain of the RetentionPolicy to at least the regime's minimum (7y covers every regime)",
-     _retention_minimum, Severity.ERROR),
+     _retention_minimum, _error),
     ("record-all-directions", "Inbound, outbound and internal calls are always recorded",
      "set spec.record.inbound, outbound and internal to always and keep the policy enabled; use flow logic only to stop recording for exempt calls",
-     _record_all, Severity.ERROR),
+     _record_all, _error),
     ("retention-own", "Regulated recordings have their own retention, not only the org-wide default",
      "set spec.retention to a RetentionPolicy made for this policy's queues",
-     _own_retention, Severity.ERROR),
+     _own_retention, _error),
     ("archive-required", "Regulated recordings are exported to an immutable archive",
      "set spec.archive to an ArchiveBucket with Object Lock in COMPLIANCE mode",
-     _archive_required, Severity.ERROR),
+     _archive_required, _worm),
     ("archive-object-lock", "The archive bucket has Object Lock in COMPLIANCE mode",
      "set spec.objectLock.mode: COMPLIANCE on the ArchiveBucket",
-     _bucket_check(_lock, lambda regime: regime.worm), Severity.ERROR),
+     _bucket_check(_lock), _worm),
     ("archive-retention", "The archive's default retention covers the policy's retention",
      "set spec.objectLock.defaultRetention to at least the policy's spec.retain",
-     _bucket_check(_lock_retention), Severity.ERROR),
+     _bucket_check(_lock_retention), _error),
     ("archive-encryption", "The archive is encrypted with SSE-KMS and a customer key",
      "add spec.encryption.kmsKeyAlias: alias/NAME to the ArchiveBucket",
-     _bucket_check(_kms), Severity.ERROR),
+     _bucket_check(_kms), _error),
     ("archive-public-access", "The archive blocks all public access",
      "set spec.publicAccess: blocked on the ArchiveBucket",
-     _bucket_check(_public), Severity.ERROR),
+     _bucket_check(_public), _error),
     ("archive-access-logging", "The archive logs access to a separate bucket",
      "add spec.accessLogging.targetBucket naming a separate log bucket",
-     _bucket_check(_logging), Severity.ERROR),
+     _bucket_check(_logging), _error),
     ("archive-metadata-export", "Each recording's metadata is exported beside it",
      "set spec.metadataExport: true on the ArchiveBucket",
-     _bucket_check(_metadata), Severity.ERROR),
+     _bucket_check(_metadata), _error),
 )  # fmt: skip
 
 
-def _make_rule(regime: Regime, slug: str, title: str, remediation: str, check: Check, severity: Severity) -> Rule:
+def _make_rule(
+    regime: Regime, slug: str, title: str, remediation: str, check: Check, severity: Callable[[Regime], Severity]
+) -> Rule:
     def run(view: EstateView, rule: Rule) -> Iterable[Finding]:
         for policy in _policies(view, regime):
             yield from check(view, rule, regime, policy)
@@ -280,7 +287,7 @@ def _make_rule(regime: Regime, slug: str, title: str, remediation: str, check: C
     return Rule(
         id=f"{regime.id}.{slug}",
         pack=regime.id,
-        severity=severity,
+        severity=severity(regime),
         title=f"{regime.title}: {title}",
         remediation=remediation,
         check=run,
