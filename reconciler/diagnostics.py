@@ -10,6 +10,7 @@ Called by: reconciler.manifest (producer), reconciler.errors, reconciler.render 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -63,7 +64,7 @@ class DiagnosticList:
     def add(self, diagnostic: Diagnostic) -> None:
         self.items.append(diagnostic)
 
-    def extend(self, diagnostics: list[Diagnostic]) -> None:
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.items.extend(diagnostics)
 
     def __bool__(self) -> bool:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from reconciler.diagnostics import Diagnostic, Location
-from reconciler.manifest.kinds.base import suggest
+from reconciler.manifest.kinds.base import FieldError, suggest
+from reconciler.manifest.secrets_scan import redact
 from reconciler.manifest.yamlsafe import ParsedDocument, Path
 
 _TYPE_WORDS = {
@@ -47,7 +48,8 @@ def field_path(loc: Path) -> str:
     """('spec', 'collectors', 0, 'token') -> 'spec.collectors[0].token'."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        shown = part if isinstance(part, int) else redact(str(part))
+        text += f"[{shown}]" if isinstance(shown, int) else (f".{shown}" if text else shown)
     return text
 
 
@@ -119,7 +121,7 @@ def explain_error(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str
     """(message, hint) for one pydantic error."""
     kind = error["type"]
     loc: Path = tuple(error["loc"])
-    last = str(loc[-1]) if loc else ""
+    last = redact(str(loc[-1])) if loc else ""
     ctx = error.get("ctx") or {}
     if kind == "missing":
         return f"required field '{last}' is missing", f"add '{last}:' here"
@@ -134,9 +136,22 @@ def explain_error(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str
         shown = f"'{got}'" if isinstance(got, str) and len(got) <= 64 else describe_value(got)
         hint_more = suggest(got, choices) if isinstance(got, str) else ""
         return f"{shown} is not allowed here{hint_more}", f"write one of: {expected}"
+    if kind == "value_error" and isinstance(ctx.get("error"), FieldError):
+        return ctx["error"].message, ""
     if kind in ("value_error", "assertion_error"):
         message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         return message, ""
+    if kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
+        words = {
+            "less_than_equal": "at most",
+            "greater_than_equal": "at least",
+            "less_than": "below",
+            "greater_than": "above",
+        }[kind]
+        bound = next(iter(ctx.values()), "")
+        return f"must be {words} {bound}", f"write a value {words} {bound}"
+    if kind in ("too_short", "too_long"):
+        return str(error["msg"]).replace("Value should", "needs").replace("List should", "the list needs"), ""
     if kind in _TYPE_WORDS:
         got = describe_value(error.get("input"))
         hint = ""
@@ -159,6 +174,9 @@ def diagnostics_from(
     result: list[Diagnostic] = []
     for error in exc.errors(include_url=False):
         loc: Path = tuple(error["loc"])
+        blamed = (error.get("ctx") or {}).get("error")
+        if isinstance(blamed, FieldError):
+            loc = (*loc, *blamed.field)
         message, hint = explain_error(error, model)
         full = (*loc_prefix, *loc)
         line, column = document.position(full, prefer_key=error["type"] in ("extra_forbidden", "missing"))

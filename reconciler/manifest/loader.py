@@ -138,11 +138,14 @@ def _read_documents(
     try:
         documents = parse_documents(text)
     except YamlProblem as exc:
-        line, column, hint = exc.line, exc.column, exc.hint
+        line, column, hint, message = exc.line, exc.column, exc.hint, exc.message
         if line_map is not None:
             hint = (hint + "; " if hint else "") + f"the rendered text is shown by `recon render {shown}`"
             line, column = line_map.map(line, column)
-        problems.add(Diagnostic(exc.code, exc.message, Location(shown, line, column), hint=hint))
+            if exc.related_line:
+                mapped = line_map.map(exc.related_line, 0)[0]
+                message = message.replace(f"line {exc.related_line})", f"line {mapped})")
+        problems.add(Diagnostic(exc.code, message, Location(shown, line, column), hint=hint))
         return None
     if line_map is not None:
         for document in documents:
@@ -172,7 +175,8 @@ def _to_resource(document: ParsedDocument, file: str, rendered: bool, problems: 
             "write apiVersion, kind, metadata and spec keys",
         )
         return None
-    for path, what in find_secrets(data):
+    secrets = dict(find_secrets(data))
+    for path, what in secrets.items():
         at(
             path,
             "secret.literal",
@@ -187,7 +191,7 @@ def _to_resource(document: ParsedDocument, file: str, rendered: bool, problems: 
             "manifest.api-version",
             message,
             f"write apiVersion: {API_VERSION}",
-            key=True,
+            key=api_version is None,
         )
         return None
     kind = data.get("kind")
@@ -197,7 +201,7 @@ def _to_resource(document: ParsedDocument, file: str, rendered: bool, problems: 
             if kind is None
             else f"unknown kind{suggest(kind, KINDS) if isinstance(kind, str) else ''}"
         )
-        at(("kind",), "manifest.kind", message, f"kinds are: {', '.join(KINDS)}", key=True)
+        at(("kind",), "manifest.kind", message, f"kinds are: {', '.join(KINDS)}", key=kind is None)
         return None
     model = document_model(kind)
     name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None
@@ -205,7 +209,11 @@ def _to_resource(document: ParsedDocument, file: str, rendered: bool, problems: 
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(diagnostics_from(exc, model, document, file, resource=address))
+        # A secret already reported by the scan is not reported again as a schema error.
+        reported = {field_path(path) for path in secrets}
+        problems.extend(
+            d for d in diagnostics_from(exc, model, document, file, resource=address) if d.field not in reported
+        )
         return None
     origin = Origin(file=file, rendered=rendered, document=document)
     return Resource(kind=kind, metadata=parsed.metadata, spec=parsed.spec, origin=origin)  # type: ignore[attr-defined]

@@ -19,8 +19,9 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from reconciler.diagnostics import Diagnostic, DiagnosticList, Location
-from reconciler.manifest.explain import diagnostics_from
-from reconciler.manifest.kinds.base import AwsRegion, GenesysRegion, Model, SecretRef, suggest
+from reconciler.manifest.explain import diagnostics_from, field_path
+from reconciler.manifest.kinds.base import AwsRegion, FieldError, GenesysRegion, Model, SecretRef, suggest
+from reconciler.manifest.secrets_scan import find_secrets
 from reconciler.manifest.source import SourceProblem, read_text
 from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
 
@@ -80,9 +81,10 @@ class Project(Model):
     @model_validator(mode="after")
     def _target_exists(self) -> Project:
         if self.target != SANDBOX and self.target not in self.targets:
-            raise ValueError(
+            raise FieldError(
+                ("target",),
                 f"target '{self.target}' is not defined under targets"
-                f"{suggest(self.target, self.targets)}; define it, or write target: {SANDBOX}"
+                f"{suggest(self.target, self.targets)}; define it, or write target: {SANDBOX}",
             )
         return self
 
@@ -106,8 +108,22 @@ def load_project(path: Path, shown: str, problems: DiagnosticList) -> Project | 
                 hint="remove the extra '---' documents",
             )
         )
+    found_secret = False
+    for where, what in find_secrets(document.data):
+        found_secret = True
+        line, column = document.position(where)
+        problems.add(
+            Diagnostic(
+                "secret.literal",
+                f"this looks like {what}; the project file must not contain secrets",
+                Location(shown, line, column),
+                field_path(where),
+                "write env:NAME or file:PATH where a secret is expected",
+            )
+        )
     try:
-        return Project.model_validate(document.data)
+        project = Project.model_validate(document.data)
     except ValidationError as exc:
         problems.extend(diagnostics_from(exc, Project, document, shown))
         return None
+    return None if found_secret else project

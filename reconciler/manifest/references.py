@@ -72,7 +72,7 @@ def resolve(
                 target_address = index(kind, ref.key).get(ref.name)
             if target_address is None:
                 if ref.required and report_dangling and f"{kind}/{ref.name}" not in declared_invalid:
-                    names = by_kind.get(kind, {})
+                    names = {n for n in by_kind.get(kind, {}) if f"{kind}/{n}" != resource.address}
                     problems.append(
                         _problem(
                             resource,

@@ -28,16 +28,35 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+def looks_like_secret(text: str) -> str | None:
+    """What `text` looks like ("an AWS access key id", ...) if it looks like a secret, else None."""
+    if len(text) >= 16:
+        for what, pattern in _PATTERNS:
+            if pattern.search(text):
+                return what
+    return None
+
+
+REDACTED = "<redacted>"
+
+
+def redact(text: str) -> str:
+    """`text`, or a placeholder when it looks like a secret (for keys echoed in messages)."""
+    return REDACTED if looks_like_secret(text) else text
+
+
 def find_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
-    """(path, what it looks like) for every string value that looks like a secret."""
+    """(path, what it looks like) for every string value, or map key, that looks like a secret."""
     if isinstance(data, str):
-        if len(data) >= 16:
-            for what, pattern in _PATTERNS:
-                if pattern.search(data):
-                    yield path, what
-                    return
+        what = looks_like_secret(data)
+        if what:
+            yield path, what
     elif isinstance(data, dict):
         for key, value in data.items():
+            key_what = looks_like_secret(str(key))
+            if key_what:
+                yield (*path, key), key_what
+                continue
             yield from find_secrets(value, (*path, key))
     elif isinstance(data, list):
         for index, value in enumerate(data):

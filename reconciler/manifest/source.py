@@ -102,7 +102,7 @@ def read_text(path: Path) -> str:
     if size > MAX_FILE_BYTES:
         raise SourceProblem(
             "file.too-large",
-            f"the file is {size / 1048576:.1f} MiB; manifests are limited to 10 MiB",
+            f"the file is {size:,} bytes; manifests are limited to 10 MiB ({MAX_FILE_BYTES:,} bytes)",
             hint="split it into several files",
         )
     data = path.read_bytes()
@@ -110,7 +110,8 @@ def read_text(path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8", errors="replace")) + 1
         raise SourceProblem(
             "file.encoding",
             f"byte 0x{data[exc.start]:02x} is not valid UTF-8",

@@ -39,13 +39,17 @@ _MERGE_TAG = f"{_CORE}merge"
 class YamlProblem(Exception):
     """A problem in the YAML text itself, with the 1-based line and column where it is."""
 
-    def __init__(self, code: str, message: str, line: int, column: int, hint: str = "") -> None:
+    def __init__(
+        self, code: str, message: str, line: int, column: int, hint: str = "", *, related_line: int = 0
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.line = line
         self.column = column
         self.hint = hint
+        self.related_line = related_line
+        """A second line the message names (the first of two duplicate keys), 0 if none."""
 
 
 class _CoreSchemaLoader(yaml.CSafeLoader):
@@ -126,11 +130,15 @@ class _Builder:
         self._doc = document
         self._nodes = 0
         self._active: set[int] = set()
+        self._visited: set[int] = set()
+        self._first_visits: list[tuple[int, int]] = []
+        """Positions of the ancestors being built for the first time (not via an alias)."""
 
     def build(self, node: Node, path: Path) -> Any:
         self._nodes += 1
         if self._nodes > MAX_NODES_PER_DOCUMENT:
-            line, column = _position(node)
+            # Blame the innermost entry written out in the file whose aliases multiplied.
+            line, column = self._first_visits[-1] if self._first_visits else _position(node)
             raise YamlProblem(
                 "yaml.too-large",
                 f"the document expands to more than {MAX_NODES_PER_DOCUMENT:,} values (an alias bomb?)",
@@ -144,6 +152,17 @@ class _Builder:
         self._doc.value_positions[path] = _position(node)
         if isinstance(node, ScalarNode):
             return self._scalar(node)
+        first_visit = id(node) not in self._visited
+        if first_visit:
+            self._visited.add(id(node))
+            self._first_visits.append(_position(node))
+        try:
+            return self._collection(node, path)
+        finally:
+            if first_visit:
+                self._first_visits.pop()
+
+    def _collection(self, node: Node, path: Path) -> Any:
         marker = id(node)
         if marker in self._active:
             line, column = _position(node)
@@ -204,6 +223,7 @@ class _Builder:
                     line,
                     column,
                     "keep one of them; YAML would silently use only the last",
+                    related_line=first_line,
                 )
             child = (*path, key)
             self._doc.key_positions[child] = _position(key_node)
@@ -230,9 +250,20 @@ def parse_documents(text: str) -> list[ParsedDocument]:
             documents.append(document)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and "end of stream" in str(exc.problem):
+            # "while scanning a quoted scalar ... found unexpected end of stream": the
+            # useful place is where the unterminated thing started, not the end of the file.
+            mark = exc.context_mark
         line = mark.line + 1 if mark else 0
         column = mark.column + 1 if mark else 0
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            problem = f"{exc.problem} {exc.context}"
+        lines = text.splitlines()
+        if 0 < line <= len(lines) and "\t" in lines[line - 1][: max(column, 1)]:
+            raise YamlProblem(
+                "yaml.syntax", f"YAML syntax: {problem}", line, column, "YAML indents with spaces; replace the tab"
+            ) from exc
         raise YamlProblem("yaml.syntax", f"YAML syntax: {problem}", line, column) from exc
     except yaml.YAMLError as exc:
         raise YamlProblem("yaml.syntax", f"YAML syntax: {exc}", 0, 0) from exc

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StrictBool, WithJsonSchema, model_validator
 
 from reconciler.durations import Duration, DurationField
-from reconciler.manifest.kinds.base import AwsRegion, Model, Name, Reference, Spec, register_kind
+from reconciler.manifest.kinds.base import AwsRegion, FieldError, Model, Name, Reference, Spec, register_kind
 
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 _BUCKET_RE = re.compile(BUCKET_PATTERN)
@@ -154,7 +154,7 @@ class HoldScope(Model):
                 "the scope is empty, which would hold nothing; name users, queues, searchTerms or a from/to period"
             )
         if self.from_ and self.to and self.from_ > self.to:
-            raise ValueError(f"from ({self.from_}) is after to ({self.to}); swap them")
+            raise FieldError(("from",), f"from ({self.from_}) is after to ({self.to}); swap them")
         return self
 
 

@@ -50,6 +50,19 @@ class Reference:
     direction: Literal["needs", "needed_by", "none"] = "needs"
 
 
+class FieldError(ValueError):
+    """Raised by a model validator to blame one field below the model, not the whole model.
+
+    pydantic locates a model validator's error at the model; the error explainer adds
+    `field` (a path relative to the model) so the diagnostic names the exact line.
+    """
+
+    def __init__(self, field: FieldPath, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 class Spec(Model):
     """Base of every kind's spec."""
 
@@ -120,7 +133,7 @@ def _check_secret(value: str) -> str:
     # Never echo the value: it may be the very secret that must not be printed.
     if not _SECRET_RE.match(value):
         raise ValueError(
-            "a literal secret is not allowed in a manifest; write env:NAME (read from an "
+            "a literal secret is not allowed here; write env:NAME (read from an "
             "environment variable) or file:PATH (read from a file) instead"
         )
     return value

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, StrictBool, model_validator
 
 from reconciler.durations import DurationField, positive
 from reconciler.manifest.kinds.base import (
+    FieldError,
     GenesysRegion,
     Model,
     Name,
@@ -49,9 +50,10 @@ class RetentionPolicySpec(Spec):
     @model_validator(mode="after")
     def _archive_within_retention(self) -> RetentionPolicySpec:
         if self.archiveAfter is not None and self.archiveAfter > self.retain:
-            raise ValueError(
+            raise FieldError(
+                ("archiveAfter",),
                 f"archiveAfter ({self.archiveAfter}) is longer than retain ({self.retain}); "
-                "archive before the retention ends, or drop archiveAfter"
+                "archive before the retention ends, or drop archiveAfter",
             )
         return self
 

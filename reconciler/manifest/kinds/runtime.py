@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from reconciler.durations import DurationField, positive
 from reconciler.manifest.kinds.base import (
+    FieldError,
     FileRef,
     HttpUrl,
     Model,
@@ -90,11 +91,12 @@ class MarketDataFeedSpec(Spec):
     @model_validator(mode="after")
     def _unique_snapshot_keys(self) -> MarketDataFeedSpec:
         seen: set[str] = set()
-        for instrument in self.instruments:
+        for index, instrument in enumerate(self.instruments):
             if instrument.as_ in seen:
-                raise ValueError(
+                raise FieldError(
+                    ("instruments", index, "as"),
                     f"two instruments are stored as '{instrument.as_}'; one would overwrite the other in "
-                    "market_snapshot: give each its own 'as'"
+                    "market_snapshot: give each its own 'as'",
                 )
             seen.add(instrument.as_)
         return self
@@ -120,7 +122,9 @@ class Endpoints(Model):
     @model_validator(mode="after")
     def _distinct(self) -> Endpoints:
         if self.secondary is not None and self.secondary == self.primary:
-            raise ValueError("secondary is the same endpoint as primary; remove it or name the HA partner")
+            raise FieldError(
+                ("secondary",), "secondary is the same endpoint as primary; remove it or name the HA partner"
+            )
         return self
 
 
@@ -174,16 +178,23 @@ class CollectorTopologySpec(Spec):
         names: set[str] = set()
         ids: dict[str, str] = {}
         turrets: dict[str, str] = {}
-        for collector in self.collectors:
+        for c_index, collector in enumerate(self.collectors):
             if collector.name in names:
-                raise ValueError(f"two collectors are named '{collector.name}'; give each its own name")
+                raise FieldError(
+                    ("collectors", c_index, "name"),
+                    f"two collectors are named '{collector.name}'; give each its own name",
+                )
             names.add(collector.name)
-            for trader in collector.traders:
-                for seen, value, what in ((ids, trader.id, "trader id"), (turrets, trader.turret, "turret")):
+            for t_index, trader in enumerate(collector.traders):
+                for seen, value, what, key in (
+                    (ids, trader.id, "trader id", "id"),
+                    (turrets, trader.turret, "turret", "turret"),
+                ):
                     if value in seen:
-                        raise ValueError(
+                        raise FieldError(
+                            ("collectors", c_index, "traders", t_index, key),
                             f"{what} '{value}' appears twice (collectors {seen[value]} and {collector.name}); "
-                            "a CDR could not be tied to one trader"
+                            "a CDR could not be tied to one trader",
                         )
                     seen[value] = collector.name
         return self

@@ -1,0 +1,45 @@
+"""Shared fixtures: paths to the repo's example estates and a runner for the real `recon`
+console script (a subprocess, exactly as a user or pipeline calls it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "manifests" / "examples"
+AS_OF = "2026-11-21"
+
+Recon = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _recon_command() -> list[str]:
+    script = Path(sys.executable).with_name("recon")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("recon")
+    return [found] if found else [sys.executable, "-m", "reconciler"]
+
+
+@pytest.fixture
+def recon(tmp_path: Path) -> Recon:
+    """Run `recon ARGS...` in `cwd` (default: a fresh temporary folder); never raises on exit codes."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_recon_command(), *args],
+            cwd=cwd or tmp_path,
+            env={**os.environ, "NO_COLOR": "1", **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    return run
