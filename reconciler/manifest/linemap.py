@@ -73,8 +73,11 @@ def build_line_map(template: str, rendered: str) -> LineMap:
     costs: dict[int, float] = {0: 0.0}
     trail: list[dict[int, int]] = []
     rendered_lines = rendered.splitlines()
+    memo: dict[str, list[int]] = {}
     for text in rendered_lines:
-        candidates = [line for line in output_lines if patterns[line].match(text)]
+        candidates = memo.get(text)
+        if candidates is None:
+            candidates = memo[text] = [line for line in output_lines if patterns[line].match(text)]
         back: dict[int, int] = {}
         new_costs: dict[int, float] = {}
         if not candidates:

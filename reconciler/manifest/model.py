@@ -80,19 +80,9 @@ class Resource:
         A scalar points at its value; a map or list (or a missing field's parent) at its key,
         which is the line a reader looks for.
         """
-        value: Any = self.origin.document.data
-        for part in path:
-            try:
-                value = value[part]
-            except (KeyError, IndexError, TypeError):
-                value = None
-                break
-        scalar = value is not None and not isinstance(value, dict | list)
+        scalar = self.origin.document.is_collection(tuple(path)) is False
         line, column = self.origin.document.position(tuple(path), prefer_key=not scalar)
         return Location(self.origin.file, line, column)
-
-    def raw(self) -> Any:
-        return self.origin.document.data
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from reconciler.diagnostics import Diagnostic
+from reconciler.gcpause import paused_gc
 from reconciler.manifest.model import Estate
 from reconciler.policy.findings import RULES, Finding, Severity
 from reconciler.policy.view import EstateView
@@ -41,6 +42,11 @@ class Evaluation:
 
 def evaluate(estate: Estate, today: dt.date) -> Evaluation:
     """All findings of all rules on `estate`, with waivers applied as of `today`."""
+    with paused_gc():
+        return _evaluate(estate, today)
+
+
+def _evaluate(estate: Estate, today: dt.date) -> Evaluation:
     diagnostics = check_waiver_rules(estate.of_kind("Waiver"))
     if diagnostics:
         return Evaluation([], [], diagnostics)

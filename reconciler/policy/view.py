@@ -10,11 +10,15 @@ Called by: reconciler.policy.evaluate (builds it), rule packs (read it).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from reconciler.manifest.kinds.archive import ArchiveBucketSpec
 from reconciler.manifest.kinds.recording import QueueSpec, RecordingPolicySpec, RetentionPolicySpec
 from reconciler.manifest.model import Estate, Resource
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -27,6 +31,7 @@ class EstateView:
     buckets: dict[str, Resource] = field(default_factory=dict)
     coverage: dict[str, list[Resource]] = field(default_factory=dict)
     queues_of_policy: dict[str, list[Resource]] = field(default_factory=dict)
+    _memo: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, estate: Estate, today: dt.date) -> EstateView:
@@ -56,6 +61,13 @@ class EstateView:
             for policy in policies:
                 view.queues_of_policy.setdefault(policy.name, []).append(by_name[queue_name])
         return view
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """An index a pack builds once per evaluation and shares between its rules."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        value: T = self._memo[key]
+        return value
 
     def org_default_retention(self) -> Resource | None:
         return next((r for r in self.retentions.values() if retention_spec(r).orgDefault), None)

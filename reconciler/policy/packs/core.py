@@ -169,7 +169,7 @@ def _trader_users(view: EstateView) -> dict[str, list[tuple[str, tuple[str | int
 
 
 def _trader_uncovered(view: EstateView, rule: Rule) -> Iterable[Finding]:
-    covered = _trader_users(view)
+    covered = view.memo("trader_users", lambda: _trader_users(view))
     for queue in view.queues:
         spec = queue_spec(queue)
         if not spec.regulated:
@@ -186,7 +186,7 @@ def _trader_uncovered(view: EstateView, rule: Rule) -> Iterable[Finding]:
 
 
 def _trader_duplicate(view: EstateView, rule: Rule) -> Iterable[Finding]:
-    for user, places in _trader_users(view).items():
+    for user, places in view.memo("trader_users", lambda: _trader_users(view)).items():
         collectors = {(t.address, name) for name, _, t in places}
         if len(collectors) > 1:
             _, path, topology = places[1]
