@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import InputError
+from reconciler.manifest import source
 from reconciler.manifest.loader import load_estate
 from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
 
@@ -36,3 +37,30 @@ def test_syntax_hints(text: str, hint: str) -> None:
         assert hint in caught.value.hint
     else:
         assert caught.value.hint == ""
+
+
+@pytest.mark.parametrize(
+    ("template", "code"),
+    [
+        ("{% for i in range(100000) %}x{% endfor %}", "template.range"),
+        (
+            "{% for i in range(10000) %}{% for j in range(10000) %}0123456789{% endfor %}{% endfor %}",
+            "template.too-large",
+        ),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "template.unsafe"),
+        ("{{ cycler.__init__.__globals__ }}", "template.unsafe"),
+    ],
+    ids=["range-bomb", "output-bomb-stops-at-10-MiB", "class-walk-escape", "globals-escape"],
+)
+def test_hostile_templates_fail_fast(template: str, code: str) -> None:
+    with pytest.raises(source.SourceProblem) as caught:
+        source.render_template(template, {})
+    assert caught.value.code == code
+
+
+def test_template_that_loops_without_output_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(source, "TEMPLATE_SECONDS", 0.2)
+    spin = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+    with pytest.raises(source.SourceProblem) as caught:
+        source.render_template(spin, {})
+    assert caught.value.code == "template.timeout"
