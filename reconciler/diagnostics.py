@@ -55,6 +55,22 @@ class Diagnostic:
         return text
 
 
+class LocatedProblem(Exception):
+    """A problem found while reading one file, before its documents exist (bad bytes, a
+    template error, a YAML syntax error): what, where (1-based; 0 = unknown) and a hint."""
+
+    def __init__(self, code: str, message: str, line: int = 0, column: int = 0, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+        self.hint = hint
+
+    def diagnostic(self, file: str) -> Diagnostic:
+        return Diagnostic(self.code, self.message, Location(file, self.line, self.column), hint=self.hint)
+
+
 @dataclass(slots=True)
 class DiagnosticList:
     """An accumulator that lets a whole run report all of its errors together."""

@@ -147,7 +147,7 @@ def _read_documents(
             line_map = build_line_map(text, rendered)
             text = rendered
     except SourceProblem as exc:
-        problems.add(Diagnostic(exc.code, exc.message, Location(shown, exc.line, exc.column), hint=exc.hint))
+        problems.add(exc.diagnostic(shown))
         return None
     try:
         documents = parse_documents(text)

@@ -94,7 +94,7 @@ def load_project(path: Path, shown: str, problems: DiagnosticList) -> Project | 
     try:
         documents = parse_documents(read_text(path))
     except (SourceProblem, YamlProblem) as exc:
-        problems.add(Diagnostic(exc.code, exc.message, Location(shown, exc.line, exc.column), hint=exc.hint))
+        problems.add(exc.diagnostic(shown))
         return None
     if not documents:
         return Project()

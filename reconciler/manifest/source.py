@@ -25,6 +25,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from reconciler.diagnostics import LocatedProblem
+
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_RENDERED_CHARS = 10 * 1024 * 1024
 MAX_TEMPLATE_RANGE = 10_000
@@ -33,16 +35,8 @@ PROJECT_FILE_NAMES = ("recon.yaml", "recon.yml")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
 
 
-class SourceProblem(Exception):
+class SourceProblem(LocatedProblem):
     """A file that cannot be read or rendered, with the 1-based line where known."""
-
-    def __init__(self, code: str, message: str, line: int = 0, column: int = 0, hint: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.line = line
-        self.column = column
-        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True)

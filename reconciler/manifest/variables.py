@@ -48,7 +48,7 @@ def load_var_files(paths: Sequence[str | Path]) -> dict[str, Any]:
             problems.append(Diagnostic("file.missing", "no such variables file", Location(shown)))
             continue
         except (SourceProblem, YamlProblem) as exc:
-            problems.append(Diagnostic(exc.code, exc.message, Location(shown, exc.line, exc.column), hint=exc.hint))
+            problems.append(exc.diagnostic(shown))
             continue
         for document in documents:
             if not isinstance(document.data, dict):

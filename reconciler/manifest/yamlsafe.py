@@ -25,6 +25,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from reconciler.diagnostics import LocatedProblem
+
 Path = tuple[str | int, ...]
 
 MAX_NODES_PER_DOCUMENT = 200_000
@@ -37,18 +39,13 @@ _SEQ_TAG = f"{_CORE}seq"
 _MERGE_TAG = f"{_CORE}merge"
 
 
-class YamlProblem(Exception):
+class YamlProblem(LocatedProblem):
     """A problem in the YAML text itself, with the 1-based line and column where it is."""
 
     def __init__(
         self, code: str, message: str, line: int, column: int, hint: str = "", *, related_line: int = 0
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.line = line
-        self.column = column
-        self.hint = hint
+        super().__init__(code, message, line, column, hint)
         self.related_line = related_line
         """A second line the message names (the first of two duplicate keys), 0 if none."""
 
