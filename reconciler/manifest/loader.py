@@ -87,7 +87,7 @@ def _load_estate(paths: Sequence[str | Path], variables: Mapping[str, Any] | Non
             continue
         documents, suspicious = read
         for document in documents:
-            resource = _to_resource(document, shown, is_template(path), problems, scan_secrets=suspicious)
+            resource = _to_resource(document, shown, problems, scan_secrets=suspicious)
             if resource is None:
                 declared_invalid.add(_declared_address(document.data))
                 continue
@@ -168,7 +168,7 @@ def _read_documents(
 
 
 def _to_resource(
-    document: ParsedDocument, file: str, rendered: bool, problems: DiagnosticList, *, scan_secrets: bool
+    document: ParsedDocument, file: str, problems: DiagnosticList, *, scan_secrets: bool
 ) -> Resource | None:
     data = document.data
 
@@ -225,5 +225,5 @@ def _to_resource(
         )
         return None
     document.data = None  # validated: keep only the compact positions
-    origin = Origin(file=file, rendered=rendered, document=document)
+    origin = Origin(file=file, document=document)
     return Resource(kind=kind, metadata=parsed.metadata, spec=parsed.spec, origin=origin)  # type: ignore[attr-defined]

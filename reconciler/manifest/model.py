@@ -51,10 +51,9 @@ def document_model(kind: str) -> type[BaseModel]:
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a resource was declared: the file, whether it was rendered, the parsed document."""
+    """Where a resource was declared: the file and the positions of its parsed document."""
 
     file: str
-    rendered: bool
     document: ParsedDocument = field(repr=False)
 
 
