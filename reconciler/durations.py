@@ -54,10 +54,6 @@ class Duration:
         return self.value * _UNIT_MS[self.unit]
 
     @property
-    def seconds(self) -> float:
-        return self.milliseconds / 1000
-
-    @property
     def whole_days(self) -> int:
         """Days, rounded up: what a platform that counts in days must be given."""
         return math.ceil(self.milliseconds / _UNIT_MS["d"])

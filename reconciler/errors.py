@@ -3,10 +3,9 @@
     ReconError                  base; carries the process exit code and a next step
     ├── InputError              bad manifests, project file or variables (exit 1);
     │                           carries every Diagnostic of the run, not just the first
-    ├── UsageError              a command was called wrongly (bad flag value, missing path)
-    └── ComplianceBlocked       error-severity findings or a forbidden change (exit 3)
+    └── UsageError              a command was called wrongly (bad flag value, missing path)
 
-Later layers add their own branches here (state, lock, provider, plan) so that the CLI can
+Later layers add their own branches here (compliance-blocked, state, lock, provider, plan) so that the CLI can
 map any ReconError to its exit code and message without knowing where it came from.
 Messages say what happened and what to do next; they never contain secret values.
 
@@ -62,9 +61,3 @@ class InputError(ReconError):
 
 class UsageError(ReconError):
     """A command was called with arguments that cannot work (e.g. `--var` without `=`)."""
-
-
-class ComplianceBlocked(ReconError):
-    """Error-severity compliance findings (or a forbidden change) block the run."""
-
-    exit_code = EXIT_BLOCKED

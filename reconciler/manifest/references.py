@@ -3,7 +3,7 @@
 Every by-name reference a spec declares (and every `metadata.dependsOn`) must resolve to a
 resource of the right kind; a dangling reference names the closest existing name. Resolved
 references become edges ("A depends on B": B is applied first), and any cycle is an error
-naming every resource on it. `topological_order` is what the engine applies in.
+naming every resource on it. The engine orders its work by `Estate.depends_on`.
 
 Called by: reconciler.manifest.loader; the engine reads Estate.depends_on.
 """
@@ -184,26 +184,3 @@ def strongly_connected(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
                         break
                 components.append(component)
     return components
-
-
-def topological_order(edges: Mapping[str, Iterable[str]]) -> list[str]:
-    """Dependencies first. Assumes no cycles (the loader rejects them)."""
-    order: list[str] = []
-    state: dict[str, int] = {}
-    for start in sorted(edges):
-        if state.get(start):
-            continue
-        work: list[tuple[str, Iterable[str]]] = [(start, iter(sorted(edges.get(start, ()))))]
-        state[start] = 1
-        while work:
-            node, children = work[-1]
-            for child in children:
-                if not state.get(child):
-                    state[child] = 1
-                    work.append((child, iter(sorted(edges.get(child, ())))))
-                    break
-            else:
-                work.pop()
-                state[node] = 2
-                order.append(node)
-    return order

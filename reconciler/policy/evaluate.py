@@ -2,8 +2,7 @@
 
 `evaluate(estate, today)` is pure: no I/O, deterministic output order (file, line, rule).
 Duplicate findings (the same rule on the same resource and field, reached through two
-recording policies) are reported once. `blocked` is true when an error-severity finding
-remains after waivers: `recon validate` exits 3 and a plan cannot be applied.
+recording policies) are reported once.
 
 Called by: the CLI (`recon validate`), later the plan engine, benchmarks and tests.
 """
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from reconciler.diagnostics import Diagnostic
 from reconciler.gcpause import paused_gc
 from reconciler.manifest.model import Estate
-from reconciler.policy.findings import RULES, Finding, Severity
+from reconciler.policy.findings import RULES, Finding
 from reconciler.policy.view import EstateView
 from reconciler.policy.waivers import Waived, apply_waivers, check_waiver_rules
 
@@ -26,18 +25,6 @@ class Evaluation:
     findings: list[Finding]
     waived: list[Waived]
     diagnostics: list[Diagnostic]
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity is Severity.ERROR]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity is Severity.WARNING]
-
-    @property
-    def blocked(self) -> bool:
-        return bool(self.errors)
 
 
 def evaluate(estate: Estate, today: dt.date) -> Evaluation:
