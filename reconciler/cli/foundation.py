@@ -1,10 +1,7 @@
-"""The `recon` command line. Click commands only: parse arguments, call the layers below,
-print, and exit with the documented code:
+"""The foundation commands: validate, schema, rules, render, kinds. None of them talks to
+a live estate or to state.
 
-    0 success / no findings at error severity      1 error (bad input, bad usage)
-    2 changes present (plan/drift, --detailed-exitcode)   3 blocked by compliance findings
-
-Called by: the `recon` console script and `python -m reconciler`.
+Called by: reconciler.cli (registers them on the group).
 """
 
 from __future__ import annotations
@@ -12,13 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from reconciler import __version__
+from reconciler.cli.common import cli, fail, variables, with_vars
 from reconciler.errors import EXIT_ERROR, EXIT_OK, InputError, ReconError
 from reconciler.manifest.kinds import KINDS
 from reconciler.manifest.loader import load_estate
@@ -31,57 +26,9 @@ from reconciler.manifest.source import (
     read_text,
     render_template,
 )
-from reconciler.manifest.variables import load_var_files, parse_assignments
 from reconciler.policy import RULES, evaluate
 from reconciler.render.report import ValidationReport, render_json, render_text
 from reconciler.render.sarif import render_sarif
-
-_var_options = [
-    click.option(
-        "--var",
-        "var_assignments",
-        multiple=True,
-        metavar="KEY=VALUE",
-        help="A template variable (repeatable).",
-    ),
-    click.option(
-        "--var-file",
-        "var_files",
-        multiple=True,
-        type=click.Path(dir_okay=False),
-        help="A YAML/JSON map of template variables (repeatable; --var wins).",
-    ),
-]
-
-
-CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
-
-
-def _with_vars(function: CommandFunction) -> CommandFunction:
-    """Add --var and --var-file to a command."""
-    for option in reversed(_var_options):
-        function = option(function)
-    return function
-
-
-def _variables(assignments: Sequence[str], files: Sequence[str]) -> dict[str, object]:
-    variables = load_var_files(files)
-    variables.update(parse_assignments(assignments))
-    return variables
-
-
-def _fail(error: ReconError) -> None:
-    if isinstance(error, InputError):
-        for diagnostic in error.diagnostics:
-            click.echo(diagnostic.render(), err=True)
-    click.echo(f"error: {error}", err=True)
-    sys.exit(error.exit_code)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="recon")
-def cli() -> None:
-    """recon: recording compliance as code for trading desks."""
 
 
 @cli.command()
@@ -106,7 +53,7 @@ def cli() -> None:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Evaluate waiver expiry as of this date (default: today, UTC).",
 )
-@_with_vars
+@with_vars
 def validate(
     paths: tuple[str, ...],
     output_format: str,
@@ -122,14 +69,14 @@ def validate(
     today = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
     report = ValidationReport(as_of=today)
     try:
-        variables = _variables(var_assignments, var_files)
-        result = load_estate(list(paths) or ["."], variables)
+        values = variables(var_assignments, var_files)
+        result = load_estate(list(paths) or ["."], values)
     except InputError as error:
         report.diagnostics = error.diagnostics
         report.files = error.files
         report.references_checked = error.references_checked
     except ReconError as error:
-        _fail(error)
+        fail(error)
         return
     else:
         report.files = result.estate.files
@@ -218,20 +165,20 @@ def rules(output_format: str) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@_with_vars
+@with_vars
 def render(paths: tuple[str, ...], var_assignments: tuple[str, ...], var_files: tuple[str, ...]) -> None:
     """Print the rendered text of *.yaml.j2 templates (line numbers in errors refer to it)."""
     try:
-        variables = _variables(var_assignments, var_files)
+        values = variables(var_assignments, var_files)
     except ReconError as error:
-        _fail(error)
+        fail(error)
         return
     found = discover(list(paths) or ["."])
     failed = False
     for path in (p for p in found.manifests if is_template(p)):
         shown = display_path(path)
         try:
-            text = render_template(read_text(path), variables)
+            text = render_template(read_text(path), values)
         except SourceProblem as problem:
             click.echo(f"{shown}:{problem.line}: error: {problem.message}", err=True)
             failed = True
@@ -248,7 +195,3 @@ def kinds() -> None:
     width = max(len(k) for k in KINDS)
     for info in KINDS.values():
         click.echo(f"{info.name:<{width}}  {info.summary}")
-
-
-def main() -> None:
-    cli(prog_name="recon")

@@ -1,0 +1,77 @@
+"""Shared pieces of the command line: the click group, --var options, error printing.
+
+Called by: reconciler.cli.* command modules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from reconciler import __version__
+from reconciler.durations import Duration
+from reconciler.errors import InputError, ReconError, UsageError
+from reconciler.manifest.variables import load_var_files, parse_assignments
+
+_var_options = [
+    click.option(
+        "--var",
+        "var_assignments",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A template variable (repeatable).",
+    ),
+    click.option(
+        "--var-file",
+        "var_files",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="A YAML/JSON map of template variables (repeatable; --var wins).",
+    ),
+]
+
+
+CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
+
+
+def with_vars(function: CommandFunction) -> CommandFunction:
+    """Add --var and --var-file to a command."""
+    for option in reversed(_var_options):
+        function = option(function)
+    return function
+
+
+def variables(assignments: Sequence[str], files: Sequence[str]) -> dict[str, object]:
+    variables = load_var_files(files)
+    variables.update(parse_assignments(assignments))
+    return variables
+
+
+def fail(error: ReconError) -> None:
+    if isinstance(error, InputError):
+        for diagnostic in error.diagnostics:
+            click.echo(diagnostic.render(), err=True)
+    click.echo(f"error: {error}", err=True)
+    sys.exit(error.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="recon")
+def cli() -> None:
+    """recon: recording compliance as code for trading desks."""
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def lock_seconds(text: str) -> float:
+    """--lock-timeout: a duration such as 0s, 30s, 5m."""
+    try:
+        return Duration.parse(text).milliseconds / 1000
+    except ValueError as error:
+        raise UsageError(f"--lock-timeout: {error}", next_step="write e.g. --lock-timeout 30s") from None

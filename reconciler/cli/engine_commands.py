@@ -1,0 +1,239 @@
+"""`recon plan`, `recon apply`, `recon show`: compute, execute and display plans.
+
+    recon plan [PATHS] [-out plan.json] [--format text|json|markdown] [--prune] [--forget]
+               [--detailed-exitcode]
+    recon apply [plan.json | PATHS] [--auto-approve] [--allow-one-way] [--parallelism 10]
+                [--lock-timeout 0s]
+    recon show [--json] [plan.json]
+
+Exit codes: 0 ok / no changes, 1 error, 2 changes (plan --detailed-exitcode), 3 blocked.
+
+Called by: reconciler.cli (registered on the group at import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.cli.common import cli, fail, lock_seconds, now_utc, variables, with_vars
+from reconciler.cli.estate_commands import print_state
+from reconciler.cli.progress import ApplyProgress, note
+from reconciler.cli.targets import providers_for
+from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_plan, check_applicable
+from reconciler.engine.plan import Plan
+from reconciler.engine.planner import PlanOptions, make_plan
+from reconciler.engine.reports import ApplyResult
+from reconciler.engine.workspace import Workspace, describe_target, open_workspace, state_backend
+from reconciler.errors import EXIT_BLOCKED, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ReconError, UsageError
+from reconciler.providers.base import ProviderSet
+from reconciler.render.apply_text import render_apply_text
+from reconciler.render.plan_markdown import render_plan_markdown
+from reconciler.render.plan_text import render_plan_json, render_plan_text
+from reconciler.state.backend import StateSession
+from reconciler.state.model import State
+
+
+def render_plan(plan: Plan, output_format: str, plan_file: str | None) -> str:
+    if output_format == "json":
+        return render_plan_json(plan)
+    if output_format == "markdown":
+        command = f"recon apply {plan_file}" if plan_file else "recon apply"
+        return render_plan_markdown(plan, apply_command=command)
+    return render_plan_text(plan, color=sys.stdout.isatty())
+
+
+def _plan_now(ws: Workspace, providers: ProviderSet, state: State, prune: bool, forget: bool, paths: list[str]) -> Plan:
+    note(f"Planning {len(ws.estate.resources)} resources against {describe_target(ws.project)}...")
+    options = PlanOptions(target=ws.target, prune=prune, forget=forget)
+    plan = asyncio.run(
+        make_plan(
+            ws.estate, ws.evaluation, state, providers, options, manifest_digest=ws.manifest_digest, now=now_utc()
+        )
+    )
+    plan.sources = paths
+    return plan
+
+
+def _close(providers: ProviderSet) -> None:
+    asyncio.run(providers.aclose())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-out", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan for `recon apply FILE`.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="How to print the plan (markdown: a pull-request comment).",
+)
+@click.option("--prune", is_flag=True, help="Delete resources that were removed from the manifests.")
+@click.option("--forget", is_flag=True, help="Stop managing removed ArchiveBuckets and LegalHolds (never deleted).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Evaluate waivers as of this date.")
+@with_vars
+def plan(
+    paths: tuple[str, ...],
+    out: str | None,
+    output_format: str,
+    prune: bool,
+    forget: bool,
+    detailed_exitcode: bool,
+    as_of: dt.datetime | None,
+    var_assignments: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
+    """Show what apply would change. Never changes the estate or the state.
+
+    Exit 0 (no changes, or changes without --detailed-exitcode), 2 changes with
+    --detailed-exitcode, 3 blocked (forbidden change or error finding), 1 error.
+    """
+    try:
+        ws = open_workspace(paths, variables(var_assignments, var_files), today=_today(as_of))
+        providers = providers_for(ws.project, ws.root)
+        try:
+            state = state_backend(ws.project, ws.root).read()
+            result = _plan_now(ws, providers, state, prune, forget, list(paths))
+        finally:
+            _close(providers)
+    except ReconError as error:
+        fail(error)
+        return
+    click.echo(render_plan(result, output_format, out), nl=False)
+    if out:
+        Path(out).write_text(result.dumps(), encoding="utf-8")
+        note(f"Saved the plan to {out}; apply exactly it with: recon apply {out}")
+    if result.blocked:
+        sys.exit(EXIT_BLOCKED)
+    sys.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
+
+
+def _today(as_of: dt.datetime | None) -> dt.date:
+    return as_of.date() if as_of else now_utc().date()
+
+
+def _run_apply(session: StateSession, the_plan: Plan, providers: ProviderSet, parallelism: int) -> ApplyResult:
+    total = sum(c.changes_something for c in the_plan.changes)
+    with ApplyProgress(total) as progress:
+        return asyncio.run(apply_plan(the_plan, providers, session, parallelism=parallelism, on_event=progress))
+
+
+def _finish(result: ApplyResult) -> None:
+    click.echo(render_apply_text(result, color=sys.stdout.isatty()), nl=False)
+    sys.exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+def _is_plan_file(paths: tuple[str, ...]) -> bool:
+    return len(paths) == 1 and paths[0].endswith(".json") and Path(paths[0]).is_file()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (pipelines).")
+@click.option("--allow-one-way", is_flag=True, help="Allow changes that cannot be undone (e.g. enabling Object Lock).")
+@click.option("--parallelism", type=click.IntRange(1, 256), default=DEFAULT_PARALLELISM, show_default=True)
+@click.option("--lock-timeout", default="0s", show_default=True, help="How long to wait for the state lock.")
+@click.option("--prune", is_flag=True, help="Delete resources removed from the manifests (when planning here).")
+@click.option("--forget", is_flag=True, help="Stop managing removed ArchiveBuckets/LegalHolds (when planning here).")
+@with_vars
+def apply(
+    paths: tuple[str, ...],
+    auto_approve: bool,
+    allow_one_way: bool,
+    parallelism: int,
+    lock_timeout: str,
+    prune: bool,
+    forget: bool,
+    var_assignments: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
+    """Converge the estate: apply a saved plan exactly (recon apply plan.json), or plan,
+    show and ask first (recon apply [PATHS]).
+
+    A saved plan is refused if the state or the manifests changed since it was made, if
+    it expired (24 h) or if the file was edited. Exit 0 success, 1 error or failed
+    resources, 3 blocked.
+    """
+    try:
+        timeout = lock_seconds(lock_timeout)
+        values = variables(var_assignments, var_files)
+        saved: Plan | None = None
+        if _is_plan_file(paths):
+            if prune or forget:
+                raise UsageError("--prune and --forget belong to `recon plan`; a saved plan already says what it does")
+            saved = Plan.loads(Path(paths[0]).read_text(encoding="utf-8"), source=paths[0])
+            ws = open_workspace(saved.sources, values, today=now_utc().date())
+        else:
+            ws = open_workspace(paths, values, today=now_utc().date())
+        providers = providers_for(ws.project, ws.root)
+        try:
+            backend = state_backend(ws.project, ws.root)
+            with backend.lock("apply", timeout) as session:
+                if saved is None:
+                    the_plan = _plan_now(ws, providers, session.state, prune, forget, list(paths))
+                    click.echo(render_plan_text(the_plan, color=sys.stdout.isatty()), nl=False)
+                    source = "the plan"
+                    if not the_plan.blocked and not the_plan.has_changes:
+                        return
+                    if not the_plan.blocked and not auto_approve:
+                        _confirm(ws)
+                else:
+                    the_plan, source = saved, paths[0]
+                check_applicable(
+                    the_plan,
+                    session.state,
+                    manifest_digest=ws.manifest_digest,
+                    target=ws.target,
+                    now=now_utc(),
+                    allow_one_way=allow_one_way,
+                    source=source,
+                )
+                result = _run_apply(session, the_plan, providers, parallelism)
+        finally:
+            _close(providers)
+    except ReconError as error:
+        fail(error)
+        return
+    _finish(result)
+
+
+def _confirm(ws: Workspace) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "recon apply needs confirmation, and stdin is not a terminal",
+            next_step="review the plan, then run with --auto-approve (or save it: recon plan -out FILE)",
+        )
+    answer = click.prompt(
+        f"Apply these changes to {describe_target(ws.project)}? Only 'yes' is accepted", default="", show_default=False
+    )
+    if answer.strip() != "yes":
+        raise ReconError("apply cancelled; nothing was changed")
+
+
+@cli.command()
+@click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="The plan as JSON (docs/plan-format.md).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default=None)
+@click.option(
+    "--project-dir", type=click.Path(file_okay=False), default=".", show_default=True, help="Without PLAN_FILE."
+)
+def show(plan_file: str | None, as_json: bool, output_format: str | None, project_dir: str) -> None:
+    """Show a saved plan (text, --json, or --format markdown), or without a file, the state."""
+    chosen = "json" if as_json else (output_format or "text")
+    try:
+        if plan_file is None:
+            print_state(project_dir, as_json=chosen == "json")
+            return
+        the_plan = Plan.loads(Path(plan_file).read_text(encoding="utf-8"), source=plan_file)
+    except ReconError as error:
+        fail(error)
+        return
+    click.echo(render_plan(the_plan, chosen, plan_file), nl=False)
+    sys.exit(EXIT_BLOCKED if the_plan.blocked else EXIT_OK)

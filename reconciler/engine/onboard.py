@@ -1,0 +1,131 @@
+"""Bringing an existing estate under recon: `import` binds one live object to a declared
+resource in state; `export` writes manifests for everything the target has now.
+
+The usual onboarding of an existing org: `recon export manifests/`, review and commit the
+files, then `recon plan` — objects found by natural key are adopted (recorded in state on
+apply) instead of created again. `recon import KIND/NAME ID` is for objects whose platform
+name differs from the recon name.
+
+Called by: the CLI (`recon import`, `recon export`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import yaml
+
+from reconciler.engine.diff import canonical
+from reconciler.errors import ReconError, UsageError
+from reconciler.manifest.kinds import API_VERSION
+from reconciler.manifest.model import Estate
+from reconciler.providers.base import Observed, ProviderSet, ResourceRef
+from reconciler.state.backend import StateSession
+from reconciler.state.model import ResourceState
+
+
+class ImportError_(ReconError):
+    """`recon import` cannot bind the object (unknown address, missing object, already managed)."""
+
+
+def parse_address(address: str, providers: ProviderSet) -> tuple[str, str]:
+    kind, _, name = address.partition("/")
+    if not kind or not name:
+        raise UsageError(f"'{address}' is not an address; write KIND/NAME, e.g. Queue/energy-desk-gas")
+    if providers.get(kind) is None:
+        raise UsageError(
+            f"kind '{kind}' is not managed on this target; managed kinds: {', '.join(sorted(providers.kinds()))}"
+        )
+    return kind, name
+
+
+async def import_resource(
+    session: StateSession, providers: ProviderSet, estate: Estate, address: str, object_id: str
+) -> ResourceState:
+    """Record the live object `object_id` as `address` in state. Changes nothing live."""
+    kind, name = parse_address(address, providers)
+    resource = estate.get(kind, name)
+    if resource is None:
+        raise ImportError_(
+            f"{address} is not declared in the manifests",
+            next_step=f"declare {address} first (`recon export DIR` drafts manifests from the live estate)",
+        )
+    recorded = session.state.resources.get(address)
+    if recorded is not None and recorded.applied and recorded.pending is None:
+        raise ImportError_(
+            f"{address} is already managed (id {recorded.id})",
+            next_step="`recon state show " + address + "` shows what recon recorded",
+        )
+    provider = providers.get(kind)
+    assert provider is not None
+    found = await provider.observe_all([ResourceRef(kind, name, object_id)])
+    observed = found.get(address) or next(iter(found.values()), None)
+    if observed is None or observed.id != object_id:
+        raise ImportError_(
+            f"no {kind} with id {object_id} exists on the target",
+            next_step="check the id in the platform's console or API",
+        )
+    attributes = canonical(provider.normalise(observed.attributes), provider.schema)
+    state = ResourceState(
+        kind,
+        name,
+        observed.id,
+        attributes,
+        sorted(estate.depends_on.get(address, ())),
+        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    session.succeeded(state)
+    return state
+
+
+def _file_name(kind: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower() + ".yaml"
+
+
+async def discover_all(providers: ProviderSet) -> dict[str, list[Observed]]:
+    found: dict[str, list[Observed]] = {}
+    for kind in sorted(providers.kinds()):
+        provider = providers.get(kind)
+        assert provider is not None
+        found[kind] = sorted(await provider.discover(), key=lambda o: o.name)
+    return found
+
+
+def export_documents(found: dict[str, list[Observed]], providers: ProviderSet, *, target: str) -> dict[str, str]:
+    """File name → YAML text, one multi-document file per kind. Pure."""
+    files: dict[str, str] = {}
+    for kind, objects in found.items():
+        if not objects:
+            continue
+        provider = providers.get(kind)
+        assert provider is not None
+        documents = [
+            {
+                "apiVersion": API_VERSION,
+                "kind": kind,
+                "metadata": {"name": item.name},
+                "spec": canonical(provider.normalise(item.attributes), provider.schema),
+            }
+            for item in objects
+        ]
+        header = f"# Exported by `recon export` from target '{target}'. Review before committing.\n"
+        body = yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True, default_flow_style=False)
+        files[_file_name(kind)] = header + body
+    return files
+
+
+def write_export(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Write the files; refuses (before writing anything) to overwrite existing ones."""
+    targets = [directory / name for name in sorted(files)]
+    existing = [str(path) for path in targets if path.exists()]
+    if existing:
+        raise UsageError(
+            f"refusing to overwrite {', '.join(existing)}",
+            next_step="export into an empty folder, or move the files away first",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in targets:
+        path.write_text(files[path.name], encoding="utf-8")
+    return targets
