@@ -25,6 +25,7 @@ from reconciler.engine.graph import Node, run_graph
 from reconciler.engine.plan import Plan, PlanFileError, ResourceChange
 from reconciler.engine.reports import ApplyResult, Outcome, ResourceOutcome
 from reconciler.errors import EXIT_BLOCKED, ReconError
+from reconciler.gcpause import paused_gc
 from reconciler.providers.base import Action, Provider, ProviderSet, ResourceRef
 from reconciler.state.backend import StateSession
 from reconciler.state.model import ResourceState, State
@@ -185,7 +186,8 @@ async def apply_plan(
         result.outcomes.append(ResourceOutcome(address, change.action, Outcome.SKIPPED, message))
         emit(ApplyEvent(address, change.action, "done", Outcome.SKIPPED, message))
 
-    nodes = [Node(c.address, c.action, c.depends_on) for c in todo.values()]
-    await run_graph(nodes, work, parallelism=parallelism, on_skip=skipped)
+    with paused_gc():  # bounded by the plan's size; see reconciler.gcpause
+        nodes = [Node(c.address, c.action, c.depends_on) for c in todo.values()]
+        await run_graph(nodes, work, parallelism=parallelism, on_skip=skipped)
     result.serial = session.state.serial
     return result

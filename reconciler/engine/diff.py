@@ -18,7 +18,9 @@ Called by: engine.planner (desired vs live), engine.drift (applied vs live, appl
 
 from __future__ import annotations
 
+import functools
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -27,9 +29,47 @@ from deepdiff.helper import NotPresent
 from reconciler.providers.base import AttributeChange, AttributePath, Attributes, AttributeSchema, path_under
 
 
+@dataclass(slots=True)
+class _Node:
+    """One step of a schema's path patterns: what holds at this path, and below."""
+
+    children: dict[str, _Node] = field(default_factory=dict)
+    ignored: bool = False
+    is_set: bool = False
+
+    def child(self, key: str | int) -> _Node | None:
+        exact = self.children.get(str(key))
+        wildcard = self.children.get("*")
+        if exact is None or wildcard is None:
+            return exact or wildcard
+        return _merge(exact, wildcard)
+
+
+def _merge(first: _Node, second: _Node) -> _Node:
+    merged = _Node(dict(first.children), first.ignored or second.ignored, first.is_set or second.is_set)
+    for key, node in second.children.items():
+        merged.children[key] = _merge(merged.children[key], node) if key in merged.children else node
+    return merged
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(schema: AttributeSchema) -> _Node | None:
+    """The schema's ignored and set patterns as a trie; None when it has none."""
+    if not schema.ignored_paths and not schema.set_paths:
+        return None
+    root = _Node()
+    for patterns, flag in ((schema.ignored_paths, "ignored"), (schema.set_paths, "is_set")):
+        for pattern in patterns:
+            node = root
+            for part in pattern:
+                node = node.children.setdefault(part, _Node())
+            setattr(node, flag, True)
+    return root
+
+
 def canonical(attributes: Attributes, schema: AttributeSchema) -> Attributes:
     """`attributes` in canonical form (a new object; the input is not modified)."""
-    value = _canonical(attributes, (), schema)
+    value = _canonical(attributes, _compile(schema))
     assert isinstance(value, dict)
     return value
 
@@ -38,18 +78,29 @@ def _sort_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _canonical(value: Any, path: AttributePath, schema: AttributeSchema) -> Any:
+def _plain(value: Any) -> Any:
+    """Canonical form where no pattern applies: only null-valued keys are dropped."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _canonical(value: Any, node: _Node | None) -> Any:
+    if node is None:
+        return _plain(value)
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            child = (*path, key)
-            if item is None or (schema.ignored_paths and path_under(child, schema.ignored_paths)):
+            below = node.child(key)
+            if item is None or (below is not None and below.ignored):
                 continue
-            out[key] = _canonical(item, child, schema)
+            out[key] = _canonical(item, below)
         return out
     if isinstance(value, list):
-        items = [_canonical(item, (*path, "*"), schema) for item in value]
-        if schema.set_paths and path_under(path, schema.set_paths):
+        items = [_canonical(item, node.child("*")) for item in value]
+        if node.is_set:
             unique = {_sort_key(item): item for item in items}
             return [unique[key] for key in sorted(unique)]
         return items
@@ -67,16 +118,14 @@ def _set_root(path: AttributePath, schema: AttributeSchema) -> AttributePath | N
 
 def _lookup(document: Any, path: AttributePath) -> Any:
     for part in path:
-        if (isinstance(document, dict) and isinstance(part, str) and part in document) or (
-            isinstance(document, list) and isinstance(part, int) and 0 <= part < len(document)
-        ):
+        try:
             document = document[part]
-        else:
+        except (KeyError, IndexError, TypeError):
             return None
     return document
 
 
-def _plain(value: Any) -> Any:
+def _present(value: Any) -> Any:
     return None if isinstance(value, NotPresent) else value
 
 
@@ -107,7 +156,7 @@ def changes(
                 found[root] = AttributeChange(root, _lookup(before, root), _lookup(after, root))
                 continue
             if path not in found:
-                found[path] = AttributeChange(path, _plain(level.t1), _plain(level.t2))
+                found[path] = AttributeChange(path, _present(level.t1), _present(level.t2))
     return tuple(found[key] for key in sorted(found, key=lambda p: tuple(str(part) for part in p)))
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 from reconciler.engine.diff import changes
 from reconciler.engine.planner import desired_resources, live_attributes, observe, refs_to_observe
 from reconciler.engine.reports import DriftItem, DriftReport, DriftSide
+from reconciler.gcpause import paused_gc
 from reconciler.manifest.model import Estate
 from reconciler.providers.base import ProviderSet
 from reconciler.state.model import State
@@ -24,8 +25,9 @@ from reconciler.state.model import State
 async def detect_drift(
     estate: Estate, state: State, providers: ProviderSet, *, target: str, now: dt.datetime
 ) -> DriftReport:
-    desired = desired_resources(estate, providers)
-    live = await observe(providers, refs_to_observe(desired, state, providers))
+    with paused_gc():
+        desired = desired_resources(estate, providers)
+        live = await observe(providers, refs_to_observe(desired, state, providers))
     report = DriftReport(target, now, len(set(desired) | set(state.resources)), state.lineage, state.serial)
     for address, recorded in state.resources.items():
         provider = providers.get(recorded.kind)

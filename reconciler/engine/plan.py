@@ -21,6 +21,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.errors import ReconError
+from reconciler.gcpause import paused_gc
 from reconciler.providers.base import Action, AttributeChange, Attributes, Safety
 
 FORMAT_VERSION = 1
@@ -144,13 +145,20 @@ class Plan:
         return body
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+        """The saved-plan file: the canonical JSON of the body with the digest put first.
+
+        One serialisation serves both the digest and the file (a 10,000-resource plan is
+        ~7 MB); `recon show --json` pretty-prints it for people."""
+        with paused_gc():
+            text = _canonical_json(_body(self))
+        return '{"digest":' + json.dumps(_digest_of(text)) + "," + text[1:] + "\n"
 
     @classmethod
     def loads(cls, text: str, *, source: str) -> Plan:
         """Read a saved plan, refusing files that are not plans or were edited."""
         try:
-            document = json.loads(text)
+            with paused_gc():
+                document = json.loads(text)
         except ValueError as error:
             raise PlanFileError(
                 f"{source} is not a recon plan file: {error}", next_step="run `recon plan -out FILE` again"
@@ -174,9 +182,17 @@ class Plan:
             ) from None
 
 
-def content_digest(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _canonical_json(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest_of(canonical: str) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def content_digest(body: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON (sorted keys, no spaces, UTF-8) of `body`."""
+    return _digest_of(_canonical_json(body))
 
 
 def _change_json(change: ResourceChange) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 from reconciler.engine.diff import canonical, changes, touches
 from reconciler.engine.plan import PLAN_LIFETIME, Plan, PlanBinding, PlanFinding, ResourceChange
+from reconciler.gcpause import paused_gc
 from reconciler.manifest.model import Estate
 from reconciler.policy import Evaluation
 from reconciler.providers.base import (
@@ -282,10 +283,14 @@ async def make_plan(
     manifest_digest: str,
     now: dt.datetime,
 ) -> Plan:
-    """The plan for `estate` against the live target and `state`. Never writes anything."""
-    desired = desired_resources(estate, providers)
-    live = await observe(providers, refs_to_observe(desired, state, providers))
-    resource_changes = decide(desired, state, live, providers, options)
+    """The plan for `estate` against the live target and `state`. Never writes anything.
+
+    The cyclic collector is paused (see reconciler.gcpause): with a large estate alive, its
+    full collections over long-lived acyclic data cost more than the plan itself."""
+    with paused_gc():
+        desired = desired_resources(estate, providers)
+        live = await observe(providers, refs_to_observe(desired, state, providers))
+        resource_changes = decide(desired, state, live, providers, options)
     return Plan(
         binding=PlanBinding(binding_lineage(state), state.serial, manifest_digest, options.target),
         created=now,

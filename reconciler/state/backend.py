@@ -9,8 +9,12 @@ change: each event (intent, succeeded, removed, failed) appends ONE record to an
 append-only journal (JSON lines, see reconciler.state.journal) and updates the state in
 memory, so a 10,000-resource apply writes O(n) bytes instead of O(n²). The journal is
 folded into a new snapshot ("compaction") when a session starts (stamping the new lock's
-fencing token), when it ends, and whenever the journal reaches `compact_every` records
-(5,000 by default), so replaying it on the next read stays cheap.
+fencing token), when it ends, and whenever the journal holds `compact_every` records
+(5,000 by default) or twice as many records as the state has resources, whichever is
+more. The second bound makes compaction geometric: a fixed threshold would rewrite a
+growing snapshot every 5,000 records, O(n²) over a large apply (measured: a 10,000-create
+apply took 6x, not 4x, the time of a 2,500-create one); this way the total bytes written
+stay O(n) and replay never reads more than about twice the snapshot's records.
 
 Durability, deliberately split:
 - each record is written with one write() and no fsync: once write() returns the OS has
@@ -191,5 +195,5 @@ class StateSession:
         self._store.append(record)
         apply_record(self.state, record)
         self.records_since_compaction += 1
-        if self.records_since_compaction >= self._compact_every:
+        if self.records_since_compaction >= max(self._compact_every, 2 * len(self.state.resources)):
             self.compact()

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.gcpause import paused_gc
 from reconciler.state.backend import DEFAULT_COMPACT_EVERY, StateBackend, StateSession
 from reconciler.state.clock import Clock, utc_now
 from reconciler.state.files import storage_errors, write_all, write_atomically
@@ -78,6 +79,10 @@ class LocalBackend:
     # -- reading ----------------------------------------------------------------------
 
     def read(self) -> State:
+        with paused_gc():  # see reconciler.gcpause
+            return self._read()
+
+    def _read(self) -> State:
         for _ in range(_READ_ATTEMPTS):
             state, seen = self._read_snapshot()
             with storage_errors("read", self.journal_path):
@@ -186,6 +191,10 @@ class _LocalStore:
             write_all(self._fd, data)
 
     def write_snapshot(self, state: State) -> None:
+        with paused_gc():  # a large state is many small containers; see reconciler.gcpause
+            self._write_snapshot(state)
+
+    def _write_snapshot(self, state: State) -> None:
         backend = self._backend
         payload = state.to_json()
         ensure_secret_free(payload, f"state {backend.description}")

@@ -302,15 +302,26 @@ def test_the_journal_is_compacted_automatically_when_it_reaches_the_threshold(st
 
     with backend.lock("apply", timeout=0) as session:
         session.succeeded(bucket("a"))
-        session.succeeded(bucket("b"))
+        session.succeeded(bucket("a"))
         assert lines() == 2
         assert json.loads(state_path.read_text())["serial"] == 0
-        session.succeeded(bucket("c"))
+        session.succeeded(bucket("a"))  # 3 records >= max(compact_every=3, 2 x 1 resource)
         assert lines() == 0
         assert json.loads(state_path.read_text())["serial"] == 3
-        session.succeeded(bucket("d"))
+        session.succeeded(bucket("a"))
         assert lines() == 1
         assert backend.read().serial == 4
+
+
+def test_compaction_is_geometric_in_the_number_of_resources(state_path: Path) -> None:
+    backend = LocalBackend(state_path, compact_every=3)
+    with backend.lock("apply", timeout=0) as session:
+        for name in "abcde":
+            session.succeeded(bucket(name))
+        assert session.records_since_compaction == 5  # 5 records < 2 x 5 resources
+        for _ in range(5):
+            session.succeeded(bucket("a"))
+        assert session.records_since_compaction == 0  # 10 records reached 2 x 5
 
 
 def test_read_never_writes(state_path: Path, write_snapshot: WriteSnapshot) -> None:
@@ -332,13 +343,14 @@ def test_read_works_while_another_session_holds_the_lock(state_path: Path) -> No
 
 
 def test_ten_thousand_resources_are_recorded_and_compacted(state_path: Path) -> None:
-    """Linear by design: each record is one append; the snapshot is written a fixed number
-    of times (session start, every DEFAULT_COMPACT_EVERY records, session end)."""
+    """Linear by design: each record is one append; compaction is geometric (the journal
+    may grow to twice the state's resources), so a growing state is not rewritten every
+    DEFAULT_COMPACT_EVERY records."""
     backend = LocalBackend(state_path)
     with backend.lock("apply", timeout=0) as session:
         for number in range(10_000):
             session.succeeded(ResourceState("Bucket", f"b{number:05}", f"id-{number}", {"n": number}))
-        assert session.records_since_compaction == 0  # 10,000 is two full journals
+        assert session.records_since_compaction == 10_000  # under twice the resources: no rewrite yet
     state = backend.read()
     assert len(state.resources) == 10_000
     assert state.serial == 10_000
