@@ -505,11 +505,6 @@ def test_import_refuses_what_it_cannot_bind(desk: Desk, address: str, object_id:
     assert desk.state().resources == {}
 
 
-@pytest.mark.xfail(
-    reason="BUG: import accepts a platform id that state already binds to another address "
-    "(reconciler/engine/onboard.py import_resource only checks the address, not the id)",
-    strict=True,
-)
 def test_import_refuses_an_id_already_managed_under_another_address(desk: Desk) -> None:
     queue_id = _put_gas_queue_by_hand(desk)
     desk.ok("import", GAS, queue_id)
@@ -657,11 +652,6 @@ def test_bad_lock_timeout_is_a_usage_error(desk: Desk, command: list[str]) -> No
     assert not (desk.root / ".recon").exists()
 
 
-@pytest.mark.xfail(
-    reason="BUG: click's own usage errors exit 2, which recon documents as 'changes present' "
-    "(reconciler/cli/__init__.py main() runs the click group in standalone mode)",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "command",
     [
@@ -701,12 +691,6 @@ def test_secret_values_from_the_environment_never_leak(desk: Desk, tmp_path: Pat
             assert value.encode() not in path.read_bytes(), path
 
 
-@pytest.mark.xfail(
-    reason="BUG: a saved plan is applied against a platform that changed since plan time without "
-    "re-classifying the change, so a forbidden COMPLIANCE-retention shortening reaches the provider "
-    "(reconciler/engine/apply.py check_applicable/_execute)",
-    strict=True,
-)
 def test_saved_plan_never_shortens_retention_that_was_lengthened_on_the_platform_since(desk: Desk) -> None:
     desk.apply()
     desk.edit("archive.yaml", "prefix: access/", "prefix: audit/")

@@ -14,11 +14,27 @@ Called by: the `recon` console script and `python -m reconciler`.
 
 from __future__ import annotations
 
+import sys
+
+import click
+
 from reconciler.cli import engine_commands, estate_commands, foundation
 from reconciler.cli.common import cli
+from reconciler.errors import EXIT_ERROR
 
 __all__ = ["cli", "engine_commands", "estate_commands", "foundation", "main"]
 
 
 def main() -> None:
-    cli(prog_name="recon")
+    """Run the command line. click's own usage errors (unknown flag, bad value) exit 1, not
+    click's default 2, which recon reserves for "changes present"."""
+    try:
+        cli.main(prog_name="recon", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_ERROR)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_ERROR)

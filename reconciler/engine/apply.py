@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reconciler.engine.diff import changes
 from reconciler.engine.graph import Node, run_graph
 from reconciler.engine.plan import Plan, PlanFileError, ResourceChange
+from reconciler.engine.planner import live_attributes, observe
 from reconciler.engine.reports import ApplyResult, Outcome, ResourceOutcome
 from reconciler.errors import EXIT_BLOCKED, ReconError
 from reconciler.gcpause import paused_gc
-from reconciler.providers.base import Action, Provider, ProviderSet, ResourceRef
+from reconciler.providers.base import Action, AttributeSchema, Provider, ProviderSet, ResourceRef
 from reconciler.state.backend import StateSession
 from reconciler.state.model import ResourceState, State
 
@@ -147,6 +149,42 @@ async def _execute(change: ResourceChange, provider: Provider | None, session: S
     session.succeeded(ResourceState(kind, name, observed.id, dict(change.after or {}), list(change.depends_on), _now()))
 
 
+class PlatformChangedError(PlanFileError):
+    """The live estate moved since the plan was made; applying it could do something the
+    plan never showed (e.g. shorten a retention someone lengthened in between)."""
+
+
+async def verify_live_unchanged(plan: Plan, providers: ProviderSet) -> None:
+    """Re-observe every resource the plan changes (one bulk read per kind) and refuse, before
+    any change, when one no longer looks as the plan saw it: the plan's safety classes and
+    diffs were computed against that view, so they would no longer be true."""
+    todo = [c for c in plan.changes if c.changes_something and c.action is not Action.FORGET]
+    refs = [ResourceRef(c.kind, c.name, c.id) for c in todo]
+    live = await observe(providers, refs)
+    moved = []
+    for change in todo:
+        observed = live.get(change.address)
+        now = live_attributes(observed, providers) if observed is not None else None
+        if change.action is Action.CREATE:
+            if now is not None:
+                moved.append(f"{change.address} now exists on the platform")
+        elif now is None:
+            moved.append(f"{change.address} is gone from the platform")
+        elif now != change.before:
+            paths = [c.dotted for c in changes(change.before, now, providers_schema(providers, change.kind))]
+            moved.append(f"{change.address} changed ({', '.join(paths[:5])})")
+    if moved:
+        raise PlatformChangedError(
+            "the live estate changed since the plan was made: " + "; ".join(moved[:10]),
+            next_step="run `recon plan` again and review the new plan; nothing was changed",
+        )
+
+
+def providers_schema(providers: ProviderSet, kind: str) -> AttributeSchema:
+    provider = providers.get(kind)
+    return provider.schema if provider is not None else AttributeSchema()
+
+
 async def apply_plan(
     plan: Plan,
     providers: ProviderSet,
@@ -155,7 +193,9 @@ async def apply_plan(
     parallelism: int = DEFAULT_PARALLELISM,
     on_event: EventSink | None = None,
 ) -> ApplyResult:
-    """Carry out every changing entry of `plan` (after `check_applicable`)."""
+    """Carry out every changing entry of `plan` (after `check_applicable`). First checks
+    that the live estate still looks as the plan saw it (`verify_live_unchanged`)."""
+    await verify_live_unchanged(plan, providers)
     result = ApplyResult()
     todo = {c.address: c for c in plan.changes if c.changes_something}
     emit = on_event or (lambda event: None)

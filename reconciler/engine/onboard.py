@@ -58,6 +58,12 @@ async def import_resource(
             f"{address} is already managed (id {recorded.id})",
             next_step="`recon state show " + address + "` shows what recon recorded",
         )
+    for other in session.state.resources.values():
+        if other.kind == kind and other.id == object_id and other.address != address:
+            raise ImportError_(
+                f"{kind} id {object_id} is already managed as {other.address}",
+                next_step=f"one platform object maps to one resource; `recon state show {other.address}`",
+            )
     provider = providers.get(kind)
     assert provider is not None
     found = await provider.observe_all([ResourceRef(kind, name, object_id)])

@@ -47,7 +47,7 @@ COLOURS: dict[Action, str] = {
 
 ADOPT_NOTE = "(adopt: exists on the platform, will be recorded in state)"
 FORGET_NOTE = "(forget: removed from recon state, left on the platform)"
-ORPHANED_TITLE = "Orphaned (not in manifests; `recon plan --prune` to delete)"
+ORPHANED_TITLE = "Orphaned (not in manifests; kept: see each reason)"
 NO_CHANGES = "No changes. The live estate matches the manifests."
 ONE_WAY_VERDICT = "One-way changes: apply needs --allow-one-way."
 

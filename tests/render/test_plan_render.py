@@ -214,7 +214,7 @@ def test_text_summary_and_verdict(the_plan: Plan, summary: str, final: str) -> N
 def test_noops_are_counted_not_listed_and_orphans_have_their_own_section() -> None:
     text = render_plan_text(plan(NOOP, ORPHAN_NOOP, DELETE), color=False)
     assert "Queue/same" not in text
-    head, orphans = text.split("Orphaned (not in manifests; `recon plan --prune` to delete):\n")
+    head, orphans = text.split("Orphaned (not in manifests; kept: see each reason):\n")
     assert "Queue/stale" not in head
     assert "    Queue/stale: kept because --prune was not given" in orphans.splitlines()
     assert "  - Queue/old" in head.splitlines(), "an orphan being deleted is a change, not an orphan listing"
