@@ -13,9 +13,15 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 DEMO_OUT := demo-out
+DESK     := $(DEMO_OUT)/energy-desk-eu
+RECON    := $(abspath $(BIN))/recon
+# A person changing the sandbox platform by hand (its "admin console"): open the archive.
+CONSOLE_EDIT := from pathlib import Path; from reconciler.testing import FakeStore; \
+  s = FakeStore.open(Path('.recon/sandbox/estate.json')); o = s.get('ArchiveBucket', 'trading-archive-eu'); \
+  s.put(o.kind, o.name, {**o.attributes, 'publicAccess': 'allowed'}, changed_by='jane.doe@acme.example')
 
-# The demo grows with each issue; today it validates both example estates, then breaks one
-# on purpose to show how recon reports a compliance violation (exit 3) and writes SARIF.
+# The whole story on the embedded sandbox: validate, break a copy on purpose (exit 3, SARIF),
+# then plan / apply / drift / revert / a one-way and a forbidden pull request.
 demo: $(STAMP)
 	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
 	@echo "== recon kinds"
@@ -32,7 +38,32 @@ demo: $(STAMP)
 	  echo "-> exit $$code (3 = blocked by compliance findings)"; test $$code -eq 3
 	@$(BIN)/recon validate $(DEMO_OUT)/energy-desk-eu-broken --format sarif -o $(DEMO_OUT)/findings.sarif || true
 	@$(BIN)/recon validate $(DEMO_OUT)/energy-desk-eu-broken --format json -o $(DEMO_OUT)/findings.json || true
-	@echo; echo "demo done: SARIF for GitHub code scanning in $(DEMO_OUT)/findings.sarif, JSON in $(DEMO_OUT)/findings.json"
+	@cp -r manifests/examples/energy-desk-eu $(DESK)
+	@echo; echo "== cd $(DESK) && recon plan -out plan.json   (the embedded sandbox starts empty)"
+	@cd $(DESK) && $(RECON) plan -out plan.json --detailed-exitcode; code=$$?; \
+	  echo "-> exit $$code (2 = changes present)"; test $$code -eq 2
+	@echo; echo "== recon apply plan.json   (exactly that plan; every step journaled to .recon/state.json)"
+	@cd $(DESK) && $(RECON) apply plan.json
+	@echo; echo "== recon plan --detailed-exitcode   (right after apply: nothing to do)"
+	@cd $(DESK) && $(RECON) plan --detailed-exitcode | tail -2
+	@echo; echo "== someone opens the archive to the public in the console; recon drift notices"
+	@cd $(DESK) && $(abspath $(BIN))/python -c "$(CONSOLE_EDIT)"
+	@cd $(DESK) && $(RECON) drift; code=$$?; echo "-> exit $$code (2 = drift)"; test $$code -eq 2
+	@cd $(DESK) && $(RECON) drift --format markdown -o ../drift-alert.md || true
+	@echo; echo "== recon apply --auto-approve   (reverts the drift)"
+	@cd $(DESK) && $(RECON) apply --auto-approve | tail -3
+	@cd $(DESK) && $(RECON) drift | tail -1
+	@echo; echo "== a pull request lengthens COMPLIANCE retention to 10y: one-way, needs --allow-one-way"
+	@sed -i 's/defaultRetention: 7y/defaultRetention: 10y/' $(DESK)/archive.yaml
+	@cd $(DESK) && $(RECON) plan --format markdown > ../pr-comment.md; echo "-> PR comment in $(DEMO_OUT)/pr-comment.md"
+	@cd $(DESK) && $(RECON) apply --auto-approve > /dev/null 2>../one-way.txt; code=$$?; tail -2 ../one-way.txt; \
+	  echo "-> exit $$code (refused without --allow-one-way)"; test $$code -eq 1
+	@echo; echo "== another pull request shortens it back to 5y: forbidden, the plan is blocked"
+	@sed -i 's/defaultRetention: 10y/defaultRetention: 5y/; ' $(DESK)/archive.yaml
+	@sed -i 's/retain: 7y /retain: 5y /; ' $(DESK)/retention.yaml
+	@cd $(DESK) && $(RECON) plan | tail -4; code=$$?; true
+	@cd $(DESK) && $(RECON) plan > /dev/null 2>&1; code=$$?; echo "-> exit $$code (3 = blocked)"; test $$code -eq 3
+	@echo; echo "demo done: SARIF in $(DEMO_OUT)/findings.sarif, PR comment in $(DEMO_OUT)/pr-comment.md, drift alert in $(DEMO_OUT)/drift-alert.md"
 
 test: lint typecheck layers schemas-check unit
 
@@ -54,6 +85,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_engine.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out

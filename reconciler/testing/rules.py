@@ -107,7 +107,7 @@ def _archive_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
     found: list[tuple[Safety, str]] = []
     if before_mode == "COMPLIANCE":
         if after_mode != "COMPLIANCE":
-            found.append((Safety.FORBIDDEN, f"{address}: Object Lock COMPLIANCE mode cannot be weakened"))
+            found.append((Safety.FORBIDDEN, f"Object Lock COMPLIANCE mode cannot be weakened"))
         before_retention = _dig(before_lock, "defaultRetention")
         after_retention = _dig(after_lock, "defaultRetention")
         if before_retention != after_retention:
@@ -116,20 +116,20 @@ def _archive_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
                 found.append(
                     (
                         Safety.FORBIDDEN,
-                        f"{address}: COMPLIANCE retention cannot be shortened ({before_retention} → {after_retention})",
+                        f"COMPLIANCE retention cannot be shortened ({before_retention} → {after_retention})",
                     )
                 )
             elif order > 0:
                 found.append(
                     (
                         Safety.ONE_WAY,
-                        f"{address}: COMPLIANCE retention {before_retention} → {after_retention} cannot be shortened again",
+                        f"COMPLIANCE retention {before_retention} → {after_retention} cannot be shortened again",
                     )
                 )
     elif before_lock is None and after_lock is not None:
-        found.append((Safety.ONE_WAY, f"{address}: Object Lock cannot be turned off once enabled"))
+        found.append((Safety.ONE_WAY, f"Object Lock cannot be turned off once enabled"))
     elif before_mode != "COMPLIANCE" and after_mode == "COMPLIANCE":
-        found.append((Safety.ONE_WAY, f"{address}: COMPLIANCE mode cannot be left once entered"))
+        found.append((Safety.ONE_WAY, f"COMPLIANCE mode cannot be left once entered"))
     return found
 
 
@@ -150,9 +150,9 @@ def _hold_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
         return []
     missing = _missing_release_fields(change.after)
     if missing:
-        return [(Safety.FORBIDDEN, f"{address}: the release lacks {', '.join(missing)}")]
+        return [(Safety.FORBIDDEN, f"the release lacks {', '.join(missing)}")]
     if missing == [] and change.action is Action.UPDATE and _missing_release_fields(change.before) != []:
-        return [(Safety.ONE_WAY, f"{address}: releasing the hold allows deletions that cannot be undone")]
+        return [(Safety.ONE_WAY, f"releasing the hold allows deletions that cannot be undone")]
     return []
 
 
