@@ -107,7 +107,7 @@ def _archive_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
     found: list[tuple[Safety, str]] = []
     if before_mode == "COMPLIANCE":
         if after_mode != "COMPLIANCE":
-            found.append((Safety.FORBIDDEN, f"Object Lock COMPLIANCE mode cannot be weakened"))
+            found.append((Safety.FORBIDDEN, "Object Lock COMPLIANCE mode cannot be weakened"))
         before_retention = _dig(before_lock, "defaultRetention")
         after_retention = _dig(after_lock, "defaultRetention")
         if before_retention != after_retention:
@@ -127,9 +127,9 @@ def _archive_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
                     )
                 )
     elif before_lock is None and after_lock is not None:
-        found.append((Safety.ONE_WAY, f"Object Lock cannot be turned off once enabled"))
+        found.append((Safety.ONE_WAY, "Object Lock cannot be turned off once enabled"))
     elif before_mode != "COMPLIANCE" and after_mode == "COMPLIANCE":
-        found.append((Safety.ONE_WAY, f"COMPLIANCE mode cannot be left once entered"))
+        found.append((Safety.ONE_WAY, "COMPLIANCE mode cannot be left once entered"))
     return found
 
 
@@ -152,7 +152,7 @@ def _hold_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
     if missing:
         return [(Safety.FORBIDDEN, f"the release lacks {', '.join(missing)}")]
     if missing == [] and change.action is Action.UPDATE and _missing_release_fields(change.before) != []:
-        return [(Safety.ONE_WAY, f"releasing the hold allows deletions that cannot be undone")]
+        return [(Safety.ONE_WAY, "releasing the hold allows deletions that cannot be undone")]
     return []
 
 
