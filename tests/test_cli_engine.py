@@ -702,3 +702,29 @@ def test_saved_plan_never_shortens_retention_that_was_lengthened_on_the_platform
     result = desk("apply", "plan.json")
     assert desk.store.objects("ArchiveBucket")["trading-archive-eu"]["objectLock"]["defaultRetention"] == "10y"
     assert result.returncode != 0
+
+
+def test_saved_plan_applies_from_another_folder_and_under_any_name(tmp_path: Path) -> None:
+    project = tmp_path / "pb"
+    shutil.copytree(DESK, project)
+    run = Desk(tmp_path)
+    made = run("plan", "pb", "-out", "pb/release.plan")
+    assert made.returncode == 0, output(made)
+    applied = run("apply", "release.plan", cwd=project)
+    assert applied.returncode == 0 and "12 succeeded" in applied.stdout, output(applied)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("plan", "-out", "missing/folder/plan.json"), id="plan-out-into-a-missing-folder"),
+        pytest.param(("drift", "-o", "missing/folder/drift.txt"), id="drift-report-into-a-missing-folder"),
+        pytest.param(("apply", "binary.plan"), id="apply-a-file-that-is-not-text"),
+        pytest.param(("show", "binary.plan"), id="show-a-file-that-is-not-text"),
+    ],
+)
+def test_unwritable_and_unreadable_files_are_clear_errors(desk: Desk, args: tuple[str, ...]) -> None:
+    (desk.root / "binary.plan").write_bytes(b"\xff\xfe\x00garbage")
+    result = desk(*args)
+    assert result.returncode == 1, output(result)
+    assert "Traceback" not in output(result) and "error:" in result.stderr

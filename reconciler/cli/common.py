@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -75,3 +76,14 @@ def lock_seconds(text: str) -> float:
         return Duration.parse(text).milliseconds / 1000
     except ValueError as error:
         raise UsageError(f"--lock-timeout: {error}", next_step="write e.g. --lock-timeout 30s") from None
+
+
+def write_output(path: str, text: str, what: str) -> None:
+    """Write `text` to `path` atomically, or raise a ReconError that says why not."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(target)
+    except OSError as error:
+        raise UsageError(f"cannot write the {what} to {path}: {error.strerror or error}") from None

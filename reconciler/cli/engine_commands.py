@@ -20,15 +20,22 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import cli, fail, lock_seconds, now_utc, variables, with_vars
+from reconciler.cli.common import cli, fail, lock_seconds, now_utc, variables, with_vars, write_output
 from reconciler.cli.estate_commands import print_state
-from reconciler.cli.progress import ApplyProgress, note
+from reconciler.cli.progress import ApplyProgress, note, status, use_color
 from reconciler.cli.targets import providers_for
-from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_plan, check_applicable
-from reconciler.engine.plan import Plan
+from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_plan, check_applicable, replan_and_check
+from reconciler.engine.plan import Plan, PlanFileError
 from reconciler.engine.planner import PlanOptions, make_plan
 from reconciler.engine.reports import ApplyResult
-from reconciler.engine.workspace import Workspace, describe_target, open_workspace, state_backend
+from reconciler.engine.workspace import (
+    Workspace,
+    describe_target,
+    open_workspace,
+    sources_from,
+    sources_relative_to,
+    state_backend,
+)
 from reconciler.errors import EXIT_BLOCKED, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ReconError, UsageError
 from reconciler.providers.base import ProviderSet
 from reconciler.render.apply_text import render_apply_text
@@ -44,18 +51,20 @@ def render_plan(plan: Plan, output_format: str, plan_file: str | None) -> str:
     if output_format == "markdown":
         command = f"recon apply {plan_file}" if plan_file else "recon apply"
         return render_plan_markdown(plan, apply_command=command)
-    return render_plan_text(plan, color=sys.stdout.isatty())
+    return render_plan_text(plan, color=use_color())
 
 
 def _plan_now(ws: Workspace, providers: ProviderSet, state: State, prune: bool, forget: bool, paths: list[str]) -> Plan:
-    note(f"Planning {len(ws.estate.resources)} resources against {describe_target(ws.project)}...")
+    label = f"Planning {len(ws.estate.resources)} resources against {describe_target(ws.project)}"
     options = PlanOptions(target=ws.target, prune=prune, forget=forget)
-    plan = asyncio.run(
-        make_plan(
-            ws.estate, ws.evaluation, state, providers, options, manifest_digest=ws.manifest_digest, now=now_utc()
+    with status(label):
+        plan = asyncio.run(
+            make_plan(
+                ws.estate, ws.evaluation, state, providers, options, manifest_digest=ws.manifest_digest, now=now_utc()
+            )
         )
-    )
-    plan.sources = paths
+    plan.sources = sources_relative_to(paths, ws.root)
+    plan.root = str(ws.root)
     return plan
 
 
@@ -106,9 +115,14 @@ def plan(
     except ReconError as error:
         fail(error)
         return
+    if out:
+        try:
+            write_output(out, result.dumps(), "plan")
+        except ReconError as error:
+            fail(error)
+            return
     click.echo(render_plan(result, output_format, out), nl=False)
     if out:
-        Path(out).write_text(result.dumps(), encoding="utf-8")
         note(f"Saved the plan to {out}; apply exactly it with: recon apply {out}")
     if result.blocked:
         sys.exit(EXIT_BLOCKED)
@@ -126,12 +140,40 @@ def _run_apply(session: StateSession, the_plan: Plan, providers: ProviderSet, pa
 
 
 def _finish(result: ApplyResult) -> None:
-    click.echo(render_apply_text(result, color=sys.stdout.isatty()), nl=False)
+    click.echo(render_apply_text(result, color=use_color()), nl=False)
     sys.exit(EXIT_OK if result.ok else EXIT_ERROR)
 
 
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".j2")
+
+
 def _is_plan_file(paths: tuple[str, ...]) -> bool:
-    return len(paths) == 1 and paths[0].endswith(".json") and Path(paths[0]).is_file()
+    """One argument naming a file that is not a manifest: a saved plan (any file name)."""
+    return len(paths) == 1 and Path(paths[0]).is_file() and not paths[0].endswith(MANIFEST_SUFFIXES)
+
+
+def read_plan_file(path: str) -> Plan:
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlanFileError(f"cannot read {path} as a recon plan file: {error}") from None
+    return Plan.loads(text, source=path)
+
+
+def _saved_plan_root(plan: Plan, plan_file: Path, project_dir: str | None) -> Path:
+    """Where the project of a saved plan is: --project-dir; else the first of the current
+    folder, the plan file's folder and the root recorded at plan time that holds all the
+    plan's sources (and recon.yaml, when there is one); else the current folder."""
+    if project_dir:
+        return Path(project_dir).resolve()
+    candidates = [Path.cwd(), plan_file.resolve().parent, *([Path(plan.root)] if plan.root else [])]
+    for wants_project_file in (True, False):
+        for candidate in candidates:
+            if wants_project_file and not (candidate / "recon.yaml").is_file():
+                continue
+            if all((candidate / source).exists() for source in plan.sources):
+                return candidate
+    return Path.cwd()
 
 
 @cli.command()
@@ -142,6 +184,9 @@ def _is_plan_file(paths: tuple[str, ...]) -> bool:
 @click.option("--lock-timeout", default="0s", show_default=True, help="How long to wait for the state lock.")
 @click.option("--prune", is_flag=True, help="Delete resources removed from the manifests (when planning here).")
 @click.option("--forget", is_flag=True, help="Stop managing removed ArchiveBuckets/LegalHolds (when planning here).")
+@click.option(
+    "--project-dir", type=click.Path(file_okay=False), help="With a plan file: the project folder (default: found)."
+)
 @with_vars
 def apply(
     paths: tuple[str, ...],
@@ -151,6 +196,7 @@ def apply(
     lock_timeout: str,
     prune: bool,
     forget: bool,
+    project_dir: str | None,
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
 ) -> None:
@@ -168,8 +214,9 @@ def apply(
         if _is_plan_file(paths):
             if prune or forget:
                 raise UsageError("--prune and --forget belong to `recon plan`; a saved plan already says what it does")
-            saved = Plan.loads(Path(paths[0]).read_text(encoding="utf-8"), source=paths[0])
-            ws = open_workspace(saved.sources, values, today=now_utc().date())
+            saved = read_plan_file(paths[0])
+            root = _saved_plan_root(saved, Path(paths[0]), project_dir)
+            ws = open_workspace(sources_from(saved.sources, root), values, today=now_utc().date())
         else:
             ws = open_workspace(paths, values, today=now_utc().date())
         providers = providers_for(ws.project, ws.root)
@@ -178,7 +225,7 @@ def apply(
             with backend.lock("apply", timeout) as session:
                 if saved is None:
                     the_plan = _plan_now(ws, providers, session.state, prune, forget, list(paths))
-                    click.echo(render_plan_text(the_plan, color=sys.stdout.isatty()), nl=False)
+                    click.echo(render_plan_text(the_plan, color=use_color()), nl=False)
                     source = "the plan"
                     if not the_plan.blocked and not the_plan.has_changes:
                         return
@@ -195,6 +242,20 @@ def apply(
                     allow_one_way=allow_one_way,
                     source=source,
                 )
+                if saved is not None or not auto_approve:  # time passed since planning: check again
+                    with status("Planning again to check the live estate still matches the plan"):
+                        asyncio.run(
+                            replan_and_check(
+                                the_plan,
+                                ws.estate,
+                                ws.evaluation,
+                                session.state,
+                                providers,
+                                manifest_digest=ws.manifest_digest,
+                                now=now_utc(),
+                                source=source,
+                            )
+                        )
                 result = _run_apply(session, the_plan, providers, parallelism)
         finally:
             _close(providers)
@@ -231,7 +292,7 @@ def show(plan_file: str | None, as_json: bool, output_format: str | None, projec
         if plan_file is None:
             print_state(project_dir, as_json=chosen == "json")
             return
-        the_plan = Plan.loads(Path(plan_file).read_text(encoding="utf-8"), source=plan_file)
+        the_plan = read_plan_file(plan_file)
     except ReconError as error:
         fail(error)
         return

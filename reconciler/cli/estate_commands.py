@@ -21,8 +21,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import cli, fail, lock_seconds, now_utc, variables, with_vars
-from reconciler.cli.progress import note
+from reconciler.cli.common import cli, fail, lock_seconds, now_utc, variables, with_vars, write_output
+from reconciler.cli.progress import note, use_color
 from reconciler.cli.targets import providers_for
 from reconciler.diagnostics import DiagnosticList
 from reconciler.engine.drift import detect_drift
@@ -113,9 +113,13 @@ def drift(
     elif output_format == "markdown":
         text = render_drift_markdown(report, estate_name=ws.project_file or str(ws.root))
     else:
-        text = render_drift_text(report, color=sys.stdout.isatty() and not output)
+        text = render_drift_text(report, color=use_color() and not output)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            write_output(output, text, "drift report")
+        except ReconError as error:
+            fail(error)
+            return
         note(f"wrote the drift report to {output}")
     else:
         click.echo(text, nl=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import cli, fail, variables, with_vars
+from reconciler.cli.common import cli, fail, variables, with_vars, write_output
 from reconciler.errors import EXIT_ERROR, EXIT_OK, InputError, ReconError
 from reconciler.manifest.kinds import KINDS
 from reconciler.manifest.loader import load_estate
@@ -88,7 +88,11 @@ def validate(
     renderer = {"text": render_text, "json": render_json, "sarif": render_sarif}[output_format]
     text = renderer(report)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            write_output(output, text, f"{output_format} report")
+        except ReconError as error:
+            fail(error)
+            return
         click.echo(f"wrote {output_format} report to {output} ({report.status})", err=True)
     else:
         click.echo(text, nl=False)

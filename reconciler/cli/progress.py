@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -36,8 +37,27 @@ def interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
+def use_color() -> bool:
+    """Colours on stdout: only on a terminal, never with NO_COLOR set (no-color.org)."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
 def note(message: str) -> None:
     click.echo(message, err=True)
+
+
+@contextmanager
+def status(label: str) -> Iterator[None]:
+    """A spinner with `label` while the block runs (terminal), else one plain line first."""
+    if not interactive():
+        note(f"{label}...")
+        yield
+        return
+    from rich.console import Console  # noqa: PLC0415 - only terminals pay for rich
+
+    with Console(stderr=True).status(label):
+        yield
+    note(f"{label}: done")
 
 
 class ApplyProgress(AbstractContextManager["ApplyProgress"]):

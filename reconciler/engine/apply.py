@@ -21,14 +21,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reconciler.engine.diff import changes
 from reconciler.engine.graph import Node, run_graph
 from reconciler.engine.plan import Plan, PlanFileError, ResourceChange
-from reconciler.engine.planner import live_attributes, observe
+from reconciler.engine.planner import PlanOptions, make_plan
 from reconciler.engine.reports import ApplyResult, Outcome, ResourceOutcome
 from reconciler.errors import EXIT_BLOCKED, ReconError
 from reconciler.gcpause import paused_gc
-from reconciler.providers.base import Action, AttributeSchema, Provider, ProviderSet, ResourceRef
+from reconciler.manifest.model import Estate
+from reconciler.policy import Evaluation
+from reconciler.providers.base import Action, Provider, ProviderSet, ResourceRef
 from reconciler.state.backend import StateSession
 from reconciler.state.model import ResourceState, State
 
@@ -149,40 +150,72 @@ async def _execute(change: ResourceChange, provider: Provider | None, session: S
     session.succeeded(ResourceState(kind, name, observed.id, dict(change.after or {}), list(change.depends_on), _now()))
 
 
-class PlatformChangedError(PlanFileError):
-    """The live estate moved since the plan was made; applying it could do something the
-    plan never showed (e.g. shorten a retention someone lengthened in between)."""
+class PlanOutdatedError(PlanFileError):
+    """Planning again now gives a different result than the plan being applied: the live
+    estate moved since it was made, or the file was forged. Nothing is applied."""
 
 
-async def verify_live_unchanged(plan: Plan, providers: ProviderSet) -> None:
-    """Re-observe every resource the plan changes (one bulk read per kind) and refuse, before
-    any change, when one no longer looks as the plan saw it: the plan's safety classes and
-    diffs were computed against that view, so they would no longer be true."""
-    todo = [c for c in plan.changes if c.changes_something and c.action is not Action.FORGET]
-    refs = [ResourceRef(c.kind, c.name, c.id) for c in todo]
-    live = await observe(providers, refs)
-    moved = []
-    for change in todo:
-        observed = live.get(change.address)
-        now = live_attributes(observed, providers) if observed is not None else None
-        if change.action is Action.CREATE:
-            if now is not None:
-                moved.append(f"{change.address} now exists on the platform")
-        elif now is None:
-            moved.append(f"{change.address} is gone from the platform")
-        elif now != change.before:
-            paths = [c.dotted for c in changes(change.before, now, providers_schema(providers, change.kind))]
-            moved.append(f"{change.address} changed ({', '.join(paths[:5])})")
-    if moved:
-        raise PlatformChangedError(
-            "the live estate changed since the plan was made: " + "; ".join(moved[:10]),
+def _signature(change: ResourceChange) -> tuple[object, ...]:
+    return (
+        change.action,
+        change.safety,
+        change.adopt,
+        change.after,
+        change.id if change.action is not Action.CREATE else None,
+    )
+
+
+def ensure_same_plan(plan: Plan, fresh: Plan, *, source: str = "the plan") -> None:
+    """Refuse unless `fresh` (planned again just now, under the lock, from the manifests,
+    the rule packs as of today, the state and the live estate) would do exactly what `plan`
+    says. This is what makes a saved plan safe to apply hours later: its diffs, safety
+    classes and findings are re-derived, never taken on trust from the file."""
+    if fresh.blocked:
+        what = [f"{c.address}: {c.safety_reason or 'forbidden'}" for c in fresh.forbidden]
+        what += [f"{f.resource}: {f.rule_id} ({f.location})" for f in fresh.blocking_findings]
+        raise PlanBlockedError(
+            f"planned again now, {source} would be blocked: " + "; ".join(what),
+            next_step="fix the manifests (or record a Waiver for a finding), then plan again",
+        )
+    saved = {c.address: c for c in plan.changes if c.changes_something}
+    now = {c.address: c for c in fresh.changes if c.changes_something}
+    differences = []
+    for address in sorted(saved.keys() | now.keys()):
+        old, new = saved.get(address), now.get(address)
+        if old is None and new is not None:
+            differences.append(f"{address} now needs {new.action.value}, which {source} does not do")
+        elif new is None and old is not None:
+            differences.append(f"{address}: {source} would {old.action.value} it, but nothing is needed now")
+        elif old is not None and new is not None and _signature(old) != _signature(new):
+            differences.append(
+                f"{address}: {source} says {old.action.value} ({old.safety.value}), "
+                f"planning now says {new.action.value} ({new.safety.value})"
+                + (f" with changed {', '.join(a.dotted for a in new.attributes[:5])}" if new.attributes else "")
+            )
+    if differences:
+        raise PlanOutdatedError(
+            f"the live estate changed since {source} was made: " + "; ".join(differences[:10]),
             next_step="run `recon plan` again and review the new plan; nothing was changed",
         )
 
 
-def providers_schema(providers: ProviderSet, kind: str) -> AttributeSchema:
-    provider = providers.get(kind)
-    return provider.schema if provider is not None else AttributeSchema()
+async def replan_and_check(
+    plan: Plan,
+    estate: Estate,
+    evaluation: Evaluation,
+    state: State,
+    providers: ProviderSet,
+    *,
+    manifest_digest: str,
+    now: dt.datetime,
+    source: str = "the plan",
+) -> None:
+    """Plan again with the options `plan` was made with and `ensure_same_plan`."""
+    options = PlanOptions(
+        target=plan.binding.target, prune=plan.options.get("prune", False), forget=plan.options.get("forget", False)
+    )
+    fresh = await make_plan(estate, evaluation, state, providers, options, manifest_digest=manifest_digest, now=now)
+    ensure_same_plan(plan, fresh, source=source)
 
 
 async def apply_plan(
@@ -193,9 +226,8 @@ async def apply_plan(
     parallelism: int = DEFAULT_PARALLELISM,
     on_event: EventSink | None = None,
 ) -> ApplyResult:
-    """Carry out every changing entry of `plan` (after `check_applicable`). First checks
-    that the live estate still looks as the plan saw it (`verify_live_unchanged`)."""
-    await verify_live_unchanged(plan, providers)
+    """Carry out every changing entry of `plan`. Callers gate it with `check_applicable`
+    and `replan_and_check` under the same state lock (the CLI and the tests do)."""
     result = ApplyResult()
     todo = {c.address: c for c in plan.changes if c.changes_something}
     emit = on_event or (lambda event: None)
@@ -227,7 +259,7 @@ async def apply_plan(
         emit(ApplyEvent(address, change.action, "done", Outcome.SKIPPED, message))
 
     with paused_gc():  # bounded by the plan's size; see reconciler.gcpause
-        nodes = [Node(c.address, c.action, c.depends_on) for c in todo.values()]
+        nodes = [Node(c.address, c.action, (*c.depends_on, *c.previous_depends_on)) for c in todo.values()]
         await run_graph(nodes, work, parallelism=parallelism, on_skip=skipped)
     result.serial = session.state.serial
     return result

@@ -26,6 +26,7 @@ from typing import Any
 from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
 
+from reconciler.manifest.secrets_scan import redact
 from reconciler.providers.base import AttributeChange, AttributePath, Attributes, AttributeSchema, path_under
 
 
@@ -158,6 +159,28 @@ def changes(
             if path not in found:
                 found[path] = AttributeChange(path, _present(level.t1), _present(level.t2))
     return tuple(found[key] for key in sorted(found, key=lambda p: tuple(str(part) for part in p)))
+
+
+def redacted(value: Any) -> Any:
+    """`value` with every string that looks like a secret replaced by "<redacted>".
+
+    Applied to what providers report from the live platform before it enters a plan or a
+    drift report: manifests cannot hold secrets (the loader refuses them), but a platform
+    can, when someone pasted a token into a field by hand."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(key)): redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return value
+
+
+def redacted_changes(found: tuple[AttributeChange, ...], *, live_side: str) -> tuple[AttributeChange, ...]:
+    """`found` with the live side ("before" or "after") of every change redacted."""
+    if live_side == "before":
+        return tuple(AttributeChange(c.path, redacted(c.before), c.after) for c in found)
+    return tuple(AttributeChange(c.path, c.before, redacted(c.after)) for c in found)
 
 
 def touches(attribute_changes: tuple[AttributeChange, ...], patterns: frozenset[tuple[str, ...]]) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from reconciler.engine.diff import changes
+from reconciler.engine.diff import changes, redacted_changes
 from reconciler.engine.planner import desired_resources, live_attributes, observe, refs_to_observe
 from reconciler.engine.reports import DriftItem, DriftReport, DriftSide
 from reconciler.gcpause import paused_gc
@@ -50,7 +50,9 @@ async def detect_drift(
                 )
             )
             continue
-        live_changes = changes(recorded.attributes, live_attributes(observed, providers), provider.schema)
+        live_changes = redacted_changes(
+            changes(recorded.attributes, live_attributes(observed, providers), provider.schema), live_side="after"
+        )
         if live_changes and manifest_changes:
             side = DriftSide.BOTH
         elif live_changes:

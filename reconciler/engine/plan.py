@@ -61,6 +61,9 @@ class ResourceChange:
     `orphaned`: in state but no longer in the manifests (deleted only with --prune).
     `adopt`: exists on the platform but not in state; applying records it in state.
     `declared_at` is file:line of the manifest document, when there is one.
+    `depends_on` is what the resource refers to in the manifests (recorded in state on
+    apply); `previous_depends_on` what it referred to when last applied. Apply orders by
+    both, so a reference is dropped before the resource it pointed at is deleted.
     """
 
     address: str
@@ -75,6 +78,7 @@ class ResourceChange:
     after: Attributes | None = None
     attributes: tuple[AttributeChange, ...] = ()
     depends_on: tuple[str, ...] = ()
+    previous_depends_on: tuple[str, ...] = ()
     orphaned: bool = False
     adopt: bool = False
     declared_at: str | None = None
@@ -105,7 +109,11 @@ class Plan:
     options: dict[str, bool] = field(default_factory=dict)
     """The flags the plan was made with: prune, forget."""
     sources: list[str] = field(default_factory=list)
-    """The manifest paths as given to `recon plan`; `recon apply PLANFILE` reloads them."""
+    """The manifest paths given to `recon plan`, relative to the project root;
+    `recon apply PLANFILE` reloads them from there."""
+    root: str = ""
+    """The project root's absolute path when the plan was made (one of the places apply
+    looks for the project; see reconciler.cli.engine_commands)."""
 
     def counts(self) -> dict[str, int]:
         counts = {action.value: 0 for action in Action}
@@ -208,6 +216,7 @@ def _change_json(change: ResourceChange) -> dict[str, Any]:
         "orphaned": change.orphaned,
         "adopt": change.adopt,
         "depends_on": list(change.depends_on),
+        "previous_depends_on": list(change.previous_depends_on),
         "declared_at": change.declared_at,
         "change": {
             "before": change.before,
@@ -234,6 +243,7 @@ def _body(plan: Plan) -> dict[str, Any]:
         },
         "options": dict(sorted(plan.options.items())),
         "sources": list(plan.sources),
+        "root": plan.root,
         "summary": {
             "counts": plan.counts(),
             "has_changes": plan.has_changes,
@@ -276,6 +286,7 @@ def _from_body(body: dict[str, Any]) -> Plan:
                 orphaned=bool(item["orphaned"]),
                 adopt=bool(item["adopt"]),
                 depends_on=tuple(item["depends_on"]),
+                previous_depends_on=tuple(item["previous_depends_on"]),
                 declared_at=item["declared_at"],
                 before=diff["before"],
                 after=diff["after"],
@@ -297,4 +308,5 @@ def _from_body(body: dict[str, Any]) -> Plan:
         findings=[PlanFinding(**f) for f in body["findings"]],
         options={str(k): bool(v) for k, v in body["options"].items()},
         sources=[str(p) for p in body["sources"]],
+        root=str(body["root"]),
     )

@@ -26,7 +26,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from reconciler.engine.diff import canonical, changes, touches
+from reconciler.engine.diff import canonical, changes, redacted, redacted_changes, touches
 from reconciler.engine.plan import PLAN_LIFETIME, Plan, PlanBinding, PlanFinding, ResourceChange
 from reconciler.gcpause import paused_gc
 from reconciler.manifest.model import Estate
@@ -84,28 +84,19 @@ def desired_resources(estate: Estate, providers: ProviderSet) -> dict[str, Desir
     return desired
 
 
-def _trusted_id(state: State, address: str) -> str | None:
-    """The recorded id, unless a provider call on it was interrupted or failed: then the
-    object is looked up by natural key (it may have been replaced, or created unrecorded)."""
-    recorded = state.resources.get(address)
-    if recorded is None or recorded.pending is not None:
-        return None
-    return recorded.id
-
-
 def refs_to_observe(desired: dict[str, Desired], state: State, providers: ProviderSet) -> list[ResourceRef]:
-    """One ref per managed address in the manifests or in state; the state's id when trusted."""
+    """One ref per managed address in the manifests or in state, with the recorded id."""
     refs: dict[str, ResourceRef] = {}
     for address, item in desired.items():
-        refs[address] = ResourceRef(item.kind, item.name, _trusted_id(state, address))
+        recorded = state.resources.get(address)
+        refs[address] = ResourceRef(item.kind, item.name, recorded.id if recorded else None)
     for address, recorded in state.resources.items():
         if address not in refs and providers.get(recorded.kind) is not None:
-            refs[address] = ResourceRef(recorded.kind, recorded.name, _trusted_id(state, address))
+            refs[address] = ResourceRef(recorded.kind, recorded.name, recorded.id)
     return list(refs.values())
 
 
-async def observe(providers: ProviderSet, refs: Iterable[ResourceRef]) -> dict[str, Observed]:
-    """Live objects by address: one bulk observe_all per kind, kinds concurrently."""
+async def _observe_once(providers: ProviderSet, refs: Iterable[ResourceRef]) -> dict[str, Observed]:
     by_kind: dict[str, list[ResourceRef]] = {}
     for ref in refs:
         by_kind.setdefault(ref.kind, []).append(ref)
@@ -120,6 +111,20 @@ async def observe(providers: ProviderSet, refs: Iterable[ResourceRef]) -> dict[s
     live: dict[str, Observed] = {}
     for result in results:
         live.update(result)
+    return live
+
+
+async def observe(providers: ProviderSet, refs: Iterable[ResourceRef]) -> dict[str, Observed]:
+    """Live objects by address: one bulk observe_all per kind, kinds concurrently.
+
+    A ref whose recorded id is not found is looked up again by natural key (a second bulk
+    call, only for those): the object may have been re-created under the same name by hand,
+    or replaced by an apply that was interrupted before recording the new id."""
+    refs = list(refs)
+    live = await _observe_once(providers, refs)
+    retry = [ResourceRef(r.kind, r.name) for r in refs if r.id is not None and r.address not in live]
+    if retry:
+        live.update(await _observe_once(providers, retry))
     return live
 
 
@@ -194,6 +199,7 @@ def decide(
                 attributes=diff,
                 adopt=adopt and action is not Action.REPLACE,
             )
+        change = replace(change, previous_depends_on=tuple(recorded.depends_on) if recorded else ())
         result.append(_with_context(change, item.depends_on, item.declared_at, providers))
     for address, recorded in state.resources.items():
         if address in desired or providers.get(recorded.kind) is None:
@@ -204,14 +210,25 @@ def decide(
 
 
 def _with_context(
-    change: ResourceChange, depends_on: Iterable[str], declared_at: str | None, providers: ProviderSet
+    change: ResourceChange,
+    depends_on: Iterable[str],
+    declared_at: str | None,
+    providers: ProviderSet,
+    *,
+    previous: tuple[str, ...] | None = None,
 ) -> ResourceChange:
+    """Classify `change` on the real live values, then keep only redacted live values in it:
+    manifests hold no secrets (the loader refuses them), a platform may (pasted by hand)."""
     classification = _classify(providers, change)
+    live_differs = change.attributes or change.orphaned
     return replace(
         change,
+        before=redacted(change.before) if live_differs else change.before,
+        attributes=redacted_changes(change.attributes, live_side="before"),
         safety=classification.safety,
         safety_reason=classification.reason,
         depends_on=tuple(depends_on),
+        previous_depends_on=change.previous_depends_on if previous is None else previous,
         declared_at=declared_at,
     )
 
@@ -242,7 +259,7 @@ def _orphan(
     change = ResourceChange(
         address, kind, name, action, Safety.REVERSIBLE, reason, id=object_id, before=before, orphaned=True
     )
-    return _with_context(change, depends_on, None, providers)
+    return _with_context(change, (), None, providers, previous=tuple(depends_on))
 
 
 def plan_findings(evaluation: Evaluation) -> list[PlanFinding]:

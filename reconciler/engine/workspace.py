@@ -50,18 +50,39 @@ def project_root(paths: Sequence[str], project_file: str | None) -> Path:
     return Path.cwd()
 
 
-def manifest_digest(files: Sequence[str], project_file: str | None, variables: Mapping[str, Any]) -> str:
-    """sha256 over every manifest file's name and bytes, the project file and the variables."""
+def _relative(name: str, root: Path) -> str:
+    path = Path(name).resolve()
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def manifest_digest(files: Sequence[str], project_file: str | None, variables: Mapping[str, Any], root: Path) -> str:
+    """sha256 over every manifest file's name (relative to the project root, so the same
+    checkout gives the same digest from any folder or machine) and bytes, the project file
+    and the variables."""
     digest = hashlib.sha256()
-    for name in sorted({*files, *([project_file] if project_file else [])}):
-        digest.update(name.encode("utf-8") + b"\0")
+    named = {_relative(name, root): name for name in {*files, *([project_file] if project_file else [])}}
+    for relative in sorted(named):
+        digest.update(relative.encode("utf-8") + b"\0")
         try:
-            digest.update(Path(name).read_bytes())
+            digest.update(Path(named[relative]).read_bytes())
         except OSError:
             digest.update(b"<unreadable>")
         digest.update(b"\0")
     digest.update(json.dumps(variables, sort_keys=True, default=str).encode("utf-8"))
     return "sha256:" + digest.hexdigest()
+
+
+def sources_relative_to(paths: Sequence[str], root: Path) -> list[str]:
+    """The manifest paths given to `recon plan`, relative to the project root, for the plan file."""
+    return [_relative(path, root) for path in (paths or ["."])] or ["."]
+
+
+def sources_from(plan_sources: Sequence[str], root: Path) -> list[str]:
+    """A saved plan's manifest paths, resolved against the project root at apply."""
+    return [str(root / source) if not Path(source).is_absolute() else source for source in plan_sources] or [str(root)]
 
 
 def open_workspace(paths: Sequence[str], variables: Mapping[str, Any], *, today: dt.date) -> Workspace:
@@ -70,13 +91,14 @@ def open_workspace(paths: Sequence[str], variables: Mapping[str, Any], *, today:
     evaluation = evaluate(result.estate, today)
     if evaluation.diagnostics:
         raise InputError(evaluation.diagnostics, files=result.estate.files)
+    root = project_root(paths, result.project_file)
     return Workspace(
-        root=project_root(paths, result.project_file),
+        root=root,
         project=result.project or Project(),
         project_file=result.project_file,
         estate=result.estate,
         evaluation=evaluation,
-        manifest_digest=manifest_digest(result.estate.files, result.project_file, variables),
+        manifest_digest=manifest_digest(result.estate.files, result.project_file, variables, root),
     )
 
 

@@ -126,6 +126,8 @@ def _archive_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
                         f"COMPLIANCE retention {before_retention} → {after_retention} cannot be shortened again",
                     )
                 )
+    if before_lock is not None and after_lock is None:
+        found.append((Safety.FORBIDDEN, "Object Lock cannot be disabled once enabled"))
     elif before_lock is None and after_lock is not None:
         found.append((Safety.ONE_WAY, "Object Lock cannot be turned off once enabled"))
     elif before_mode != "COMPLIANCE" and after_mode == "COMPLIANCE":
@@ -153,7 +155,35 @@ def _hold_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
         return [(Safety.FORBIDDEN, f"the release lacks {', '.join(missing)}")]
     if missing == [] and change.action is Action.UPDATE and _missing_release_fields(change.before) != []:
         return [(Safety.ONE_WAY, "releasing the hold allows deletions that cannot be undone")]
+    narrowed = _narrowing(change.before, change.after) if change.action is Action.UPDATE else []
+    if narrowed:
+        return [
+            (
+                Safety.FORBIDDEN,
+                f"narrowing the hold ({', '.join(narrowed)}) releases conversations; "
+                "record a release with approvedBy, reason and ticket instead",
+            )
+        ]
     return []
+
+
+def _narrowing(before: Attributes | None, after: Attributes | None) -> list[str]:
+    """What an update takes out of a hold's scope: removed users, queues or search terms,
+    a later `from`, an earlier or newly set `to`. Any of them lets conversations go."""
+    old_scope = _dig(before, "scope") or {}
+    new_scope = _dig(after, "scope") or {}
+    found = []
+    for key in ("users", "queues", "searchTerms"):
+        removed = set(old_scope.get(key) or []) - set(new_scope.get(key) or [])
+        if removed and (old_scope.get(key) or []):
+            found.append(f"scope.{key} loses {', '.join(sorted(map(str, removed)))}")
+    old_from, new_from = old_scope.get("from"), new_scope.get("from")
+    if new_from and (old_from is None or str(new_from) > str(old_from)):
+        found.append("scope.from moves later")
+    old_to, new_to = old_scope.get("to"), new_scope.get("to")
+    if new_to and (old_to is None or str(new_to) < str(old_to)):
+        found.append("scope.to moves earlier")
+    return found
 
 
 def _missing_release_fields(attributes: Attributes | None) -> list[str] | None:

@@ -8,7 +8,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from reconciler.engine.apply import apply_plan, check_applicable
+from reconciler.engine.apply import apply_plan, check_applicable, replan_and_check
 from reconciler.engine.plan import Plan
 from reconciler.engine.planner import PlanOptions, make_plan
 from reconciler.engine.reports import ApplyResult
@@ -77,7 +77,19 @@ class Rig:
                 now=now,
                 allow_one_way=allow_one_way,
             )
-            return asyncio.run(apply_plan(plan, self.providers(faults), session, parallelism=parallelism))
+            providers = self.providers(faults)
+            asyncio.run(
+                replan_and_check(
+                    plan,
+                    ws.estate,
+                    ws.evaluation,
+                    session.state,
+                    providers,
+                    manifest_digest=ws.manifest_digest,
+                    now=now,
+                )
+            )
+            return asyncio.run(apply_plan(plan, providers, session, parallelism=parallelism))
 
     def converge(self) -> ApplyResult:
         return self.apply(self.plan())

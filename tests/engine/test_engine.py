@@ -3,6 +3,7 @@ plans that must be refused, lock contention, and failures mid-apply."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -12,12 +13,15 @@ from pathlib import Path
 import pytest
 from rig import NOW, Rig
 
-from reconciler.engine.apply import OneWayNotAllowedError, PlanBlockedError
-from reconciler.engine.plan import Plan, PlanFileError
+from reconciler.engine.apply import OneWayNotAllowedError, PlanBlockedError, PlanOutdatedError, apply_plan
+from reconciler.engine.onboard import import_resource
+from reconciler.engine.plan import Plan, PlanFileError, content_digest
+from reconciler.engine.planner import PlanOptions, make_plan
 from reconciler.engine.reports import Outcome
+from reconciler.policy import evaluate
 from reconciler.providers.base import Action, Safety
 from reconciler.state.lock import LockError
-from reconciler.testing import FaultPlan, fixed_classifier
+from reconciler.testing import FaultPlan, fake_providers, fixed_classifier
 
 ALL = {
     "RetentionPolicy/desk-seven-years",
@@ -305,3 +309,139 @@ def test_failure_skips_dependents_and_independents_continue(tmp_path: Path) -> N
     # once the platform recovers, the next plan converges
     assert rig.converge().ok
     assert not rig.plan().has_changes and rig.store.count() == len(ALL)
+
+
+# ---- findings of the engine review: each of these once went wrong ----------------------
+
+
+def test_object_recreated_by_hand_under_the_same_name_is_adopted_not_looped(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.converge()
+    queue = rig.store.get("Queue", "back-office")
+    assert queue is not None
+    rig.store.remove("Queue", "back-office")
+    rig.store.put("Queue", "back-office", dict(queue.attributes))  # same name, new id
+    plan = rig.plan()
+    entry = next(c for c in plan.changes if c.address == "Queue/back-office")
+    assert entry.action is Action.NOOP and entry.adopt
+    assert rig.apply(plan).ok
+    assert rig.backend.read().resources["Queue/back-office"].id == rig.store.ids("Queue")["back-office"]
+    assert not rig.plan().has_changes
+
+
+def test_failed_update_of_an_imported_object_never_creates_a_duplicate(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.converge()
+    declared = rig.store.get("Queue", "back-office")
+    assert declared is not None
+    rig.store.remove("Queue", "back-office")
+    imported = rig.store.put("Queue", "BackOfficeLegacy", dict(declared.attributes))  # platform name differs
+    with rig.backend.lock("import", 0) as session:
+        session.removed("Queue/back-office")
+        asyncio.run(import_resource(session, rig.providers(), rig.workspace().estate, "Queue/back-office", imported.id))
+    rig.edit("  regulated: false\n", "  regulated: false\n  description: legacy queue\n")
+    result = rig.apply(rig.plan(), faults=FaultPlan(fail={("update", "Queue/back-office"): "503 from the platform"}))
+    assert {o.address for o in result.of(Outcome.FAILED)} == {"Queue/back-office"}
+    plan = rig.plan()
+    entry = next(c for c in plan.changes if c.address == "Queue/back-office")
+    assert entry.action is Action.UPDATE and entry.id == imported.id
+    assert rig.apply(plan).ok
+    assert set(rig.store.ids("Queue")) == {"rates-desk", "BackOfficeLegacy"}
+
+
+def test_forged_plan_with_a_valid_digest_is_refused(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.converge()
+    rig.edit("timeoutMs: 150", "timeoutMs: 140")
+    document = json.loads(rig.plan().dumps())
+    for item in document["resource_changes"]:
+        if item["address"] == "ArchiveBucket/desk-archive":
+            item["action"], item["safety"] = "delete", "reversible"
+    document.pop("digest")
+    document["digest"] = content_digest(document)
+    with pytest.raises(PlanOutdatedError, match="ArchiveBucket/desk-archive"):
+        rig.apply(Plan.loads(json.dumps(document), source="forged.json"))
+    assert rig.store.get("ArchiveBucket", "desk-archive") is not None
+
+
+def test_plan_made_as_of_an_earlier_date_is_judged_by_today_at_apply(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.converge()
+    rig.edit("retain: 7y", "retain: 3y")
+    with rig.manifest.open("a", encoding="utf-8") as out:
+        out.write(
+            "\n---\napiVersion: recon/v1\nkind: Waiver\nmetadata: {name: short-retention}\nspec:\n"
+            "  rule: mifid2.retention-minimum\n  target: RetentionPolicy/desk-seven-years\n"
+            "  reason: migration to the new archive\n  owner: compliance@bank.example\n  expires: 2026-06-30\n"
+        )
+    ws = rig.workspace()
+    assert any(f.rule_id == "mifid2.retention-minimum" for f in ws.evaluation.findings), "expired waiver must not apply"
+    earlier = evaluate(ws.estate, dt.date(2026, 6, 1))
+    plan = asyncio.run(
+        make_plan(
+            ws.estate, earlier, rig.backend.read(), rig.providers(), PlanOptions(target=ws.target),
+            manifest_digest=ws.manifest_digest, now=NOW,
+        )
+    )  # fmt: skip
+    assert not plan.blocked
+    with pytest.raises(PlanBlockedError, match="retention-minimum"):
+        rig.apply(plan)
+
+
+def test_reference_is_dropped_before_the_resource_it_pointed_at_is_deleted(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.edit(
+        "  record: {inbound: always, outbound: always, internal: never}\n",
+        "  record: {inbound: always, outbound: always, internal: never}\n  retention: short-keep\n"
+        "---\napiVersion: recon/v1\nkind: RetentionPolicy\nmetadata: {name: short-keep}\nspec:\n  retain: 180d\n",
+    )
+    rig.converge()
+    rig.manifest.write_text(
+        rig.manifest.read_text(encoding="utf-8")
+        .replace("  retention: short-keep\n", "")
+        .replace(
+            "---\napiVersion: recon/v1\nkind: RetentionPolicy\nmetadata: {name: short-keep}\nspec:\n  retain: 180d\n",
+            "",
+        ),
+        encoding="utf-8",
+    )
+    plan = rig.plan(prune=True)
+    assert rig.actions(plan) == {"RecordingPolicy/back-office-voice": "update", "RetentionPolicy/short-keep": "delete"}
+    events: list[tuple[str, str]] = []
+    with rig.backend.lock("apply", 0) as session:
+        # a little latency so that, unordered, both calls would be in flight at once
+        slow = fake_providers(rig.store, latency=0.001)
+        asyncio.run(apply_plan(plan, slow, session, on_event=lambda e: events.append((e.phase, e.address))))
+    assert events.index(("done", "RecordingPolicy/back-office-voice")) < events.index(
+        ("start", "RetentionPolicy/short-keep")
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        pytest.param("scope: {queues: [rates-desk], from: 2026-01-01", "scope: {queues: [], from: 2026-01-01", id="hold-loses-a-queue"),
+        pytest.param("from: 2026-01-01, to: 2026-03-31", "from: 2026-01-01, to: 2026-02-28", id="hold-ends-earlier"),
+    ],
+)  # fmt: skip
+def test_narrowing_a_hold_without_a_release_is_forbidden(tmp_path: Path, old: str, new: str) -> None:
+    rig = Rig(tmp_path)
+    rig.converge()
+    rig.edit(old, new)
+    entry = next(c for c in rig.plan().changes if c.address == "LegalHold/matter-001")
+    assert entry.safety is Safety.FORBIDDEN and "narrowing" in entry.safety_reason
+
+
+def test_secrets_pasted_on_the_platform_never_reach_the_plan(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.converge()
+    topology = rig.store.get("CollectorTopology", "floor-collectors")
+    assert topology is not None
+    attributes = json.loads(json.dumps(topology.attributes))
+    token = "ghp_" + "a1B2c3D4e5" * 4
+    attributes["collectors"][0]["token"] = token
+    rig.store.put("CollectorTopology", "floor-collectors", attributes)
+    plan = rig.plan()
+    assert rig.actions(plan) == {"CollectorTopology/floor-collectors": "update"}
+    assert token not in plan.dumps()
+    assert "<redacted>" in plan.dumps()
