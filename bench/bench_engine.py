@@ -7,7 +7,7 @@ What it measures, for a generated bank-sized estate (the generator of bench_load
               + rule packs, then observe (one list call per kind) and decide, all resources
               to create (empty platform, empty state);
 - engine_s    the engine's share of plan_s (observe + diff + classify + plan data);
-- apply_s     `apply` of that plan: 10,000 creates through the dependency scheduler
+- apply_s     `apply PLANFILE` of that plan: planning again to check it still holds, then 10,000 creates through the dependency scheduler
               (parallelism 10), an intent and a result journaled to state per resource,
               compaction at the end (LocalBackend on the temporary folder's disk);
 - noop_plan_s plan again right after apply (every resource observed and compared; no change);
@@ -53,7 +53,7 @@ RUNS = 3  # each size runs this many times in fresh processes; figures are media
 
 
 def run_child(resources: int, files: int) -> dict[str, Any]:
-    from reconciler.engine.apply import apply_plan, check_applicable  # noqa: PLC0415
+    from reconciler.engine.apply import apply_plan, check_applicable, replan_and_check  # noqa: PLC0415
     from reconciler.engine.planner import PlanOptions, make_plan  # noqa: PLC0415
     from reconciler.engine.workspace import open_workspace  # noqa: PLC0415
     from reconciler.state.local import LocalBackend  # noqa: PLC0415
@@ -93,6 +93,17 @@ def run_child(resources: int, files: int) -> dict[str, Any]:
                 plan, session.state, manifest_digest=ws.manifest_digest, target=ws.target, now=now, allow_one_way=True
             )
             apply_started = time.perf_counter()
+            asyncio.run(
+                replan_and_check(
+                    plan,
+                    ws.estate,
+                    ws.evaluation,
+                    session.state,
+                    providers,
+                    manifest_digest=ws.manifest_digest,
+                    now=now,
+                )
+            )
             result = asyncio.run(apply_plan(plan, providers, session, parallelism=10))
         applied = time.perf_counter()
 
