@@ -54,6 +54,7 @@ RUNS = 3  # each size runs this many times in fresh processes; figures are media
 
 def run_child(resources: int, files: int) -> dict[str, Any]:
     from reconciler.engine.apply import apply_plan, check_applicable, replan_and_check  # noqa: PLC0415
+    from reconciler.engine.plan import Plan  # noqa: PLC0415
     from reconciler.engine.planner import PlanOptions, make_plan  # noqa: PLC0415
     from reconciler.engine.workspace import open_workspace  # noqa: PLC0415
     from reconciler.state.local import LocalBackend  # noqa: PLC0415
@@ -73,17 +74,16 @@ def run_child(resources: int, files: int) -> dict[str, Any]:
         ws = open_workspace([str(estate_dir)], {}, today=bench_load.ESTATE_DATE)
         loaded = time.perf_counter()
         options = PlanOptions(target=ws.target)
-        plan = asyncio.run(
-            make_plan(
-                ws.estate,
-                ws.evaluation,
-                backend.read(),
-                providers,
-                options,
-                manifest_digest=ws.manifest_digest,
-                now=now,
-            )
-        )
+
+        def plan_now() -> Plan:
+            return asyncio.run(
+                make_plan(
+                    ws.estate, ws.evaluation, backend.read(), providers, options,
+                    manifest_digest=ws.manifest_digest, now=now,
+                )
+            )  # fmt: skip
+
+        plan = plan_now()
         planned = time.perf_counter()
         text = plan.dumps()
         saved = time.perf_counter()
@@ -108,17 +108,7 @@ def run_child(resources: int, files: int) -> dict[str, Any]:
         applied = time.perf_counter()
 
         replan_started = time.perf_counter()
-        again = asyncio.run(
-            make_plan(
-                ws.estate,
-                ws.evaluation,
-                backend.read(),
-                providers,
-                options,
-                manifest_digest=ws.manifest_digest,
-                now=now,
-            )
-        )
+        again = plan_now()
         replanned = time.perf_counter()
         return {
             "resources": len(ws.estate.resources),

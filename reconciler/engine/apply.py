@@ -60,6 +60,15 @@ class ApplyEvent:
 EventSink = Callable[[ApplyEvent], None]
 
 
+def _blocked(plan: Plan, headline: str) -> PlanBlockedError:
+    what = [f"{c.address}: {c.safety_reason or 'forbidden'}" for c in plan.forbidden]
+    what += [f"{f.resource}: {f.rule_id} ({f.location})" for f in plan.blocking_findings]
+    return PlanBlockedError(
+        f"{headline}: " + "; ".join(what),
+        next_step="fix the manifests (or record a Waiver for a finding), then plan again",
+    )
+
+
 def check_applicable(
     plan: Plan,
     state: State,
@@ -72,12 +81,7 @@ def check_applicable(
 ) -> None:
     """Raise (and change nothing) unless `plan` may be applied now to `state`."""
     if plan.blocked:
-        what = [f"{c.address}: {c.safety_reason or 'forbidden'}" for c in plan.forbidden]
-        what += [f"{f.resource}: {f.rule_id} ({f.location})" for f in plan.blocking_findings]
-        raise PlanBlockedError(
-            f"{source} is blocked and cannot be applied: " + "; ".join(what),
-            next_step="fix the manifests (or record a Waiver for a finding), then plan again",
-        )
+        raise _blocked(plan, f"{source} is blocked and cannot be applied")
     binding = plan.binding
     if binding.target != target:
         raise PlanFileError(
@@ -171,12 +175,7 @@ def ensure_same_plan(plan: Plan, fresh: Plan, *, source: str = "the plan") -> No
     says. This is what makes a saved plan safe to apply hours later: its diffs, safety
     classes and findings are re-derived, never taken on trust from the file."""
     if fresh.blocked:
-        what = [f"{c.address}: {c.safety_reason or 'forbidden'}" for c in fresh.forbidden]
-        what += [f"{f.resource}: {f.rule_id} ({f.location})" for f in fresh.blocking_findings]
-        raise PlanBlockedError(
-            f"planned again now, {source} would be blocked: " + "; ".join(what),
-            next_step="fix the manifests (or record a Waiver for a finding), then plan again",
-        )
+        raise _blocked(fresh, f"planned again now, {source} would be blocked")
     saved = {c.address: c for c in plan.changes if c.changes_something}
     now = {c.address: c for c in fresh.changes if c.changes_something}
     differences = []
