@@ -53,7 +53,7 @@ RUNS = 3  # each size runs this many times in fresh processes; figures are media
 
 
 def run_child(resources: int, files: int) -> dict[str, Any]:
-    from reconciler.engine.apply import apply_plan, check_applicable, replan_and_check  # noqa: PLC0415
+    from reconciler.engine.apply import apply_checked  # noqa: PLC0415
     from reconciler.engine.plan import Plan  # noqa: PLC0415
     from reconciler.engine.planner import PlanOptions, make_plan  # noqa: PLC0415
     from reconciler.engine.workspace import open_workspace  # noqa: PLC0415
@@ -89,22 +89,8 @@ def run_child(resources: int, files: int) -> dict[str, Any]:
         saved = time.perf_counter()
 
         with backend.lock("apply", 0) as session:
-            check_applicable(
-                plan, session.state, manifest_digest=ws.manifest_digest, target=ws.target, now=now, allow_one_way=True
-            )
             apply_started = time.perf_counter()
-            asyncio.run(
-                replan_and_check(
-                    plan,
-                    ws.estate,
-                    ws.evaluation,
-                    session.state,
-                    providers,
-                    manifest_digest=ws.manifest_digest,
-                    now=now,
-                )
-            )
-            result = asyncio.run(apply_plan(plan, providers, session, parallelism=10))
+            result = asyncio.run(apply_checked(plan, ws, session, providers, now=now, allow_one_way=True))
         applied = time.perf_counter()
 
         replan_started = time.perf_counter()

@@ -24,7 +24,7 @@ from reconciler.cli.common import cli, fail, lock_seconds, now_utc, variables, w
 from reconciler.cli.estate_commands import print_state
 from reconciler.cli.progress import ApplyProgress, note, status, use_color
 from reconciler.cli.targets import providers_for
-from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_plan, check_applicable, replan_and_check
+from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_checked
 from reconciler.engine.plan import Plan, PlanFileError
 from reconciler.engine.planner import PlanOptions, make_plan
 from reconciler.engine.reports import ApplyResult
@@ -41,7 +41,6 @@ from reconciler.providers.base import ProviderSet
 from reconciler.render.apply_text import render_apply_text
 from reconciler.render.plan_markdown import render_plan_markdown
 from reconciler.render.plan_text import render_plan_json, render_plan_text
-from reconciler.state.backend import StateSession
 from reconciler.state.model import State
 
 
@@ -131,12 +130,6 @@ def plan(
 
 def _today(as_of: dt.datetime | None) -> dt.date:
     return as_of.date() if as_of else now_utc().date()
-
-
-def _run_apply(session: StateSession, the_plan: Plan, providers: ProviderSet, parallelism: int) -> ApplyResult:
-    total = sum(c.changes_something for c in the_plan.changes)
-    with ApplyProgress(total) as progress:
-        return asyncio.run(apply_plan(the_plan, providers, session, parallelism=parallelism, on_event=progress))
 
 
 def _finish(result: ApplyResult) -> None:
@@ -233,30 +226,22 @@ def apply(
                         _confirm(ws)
                 else:
                     the_plan, source = saved, paths[0]
-                check_applicable(
-                    the_plan,
-                    session.state,
-                    manifest_digest=ws.manifest_digest,
-                    target=ws.target,
-                    now=now_utc(),
-                    allow_one_way=allow_one_way,
-                    source=source,
-                )
-                if saved is not None or not auto_approve:  # time passed since planning: check again
-                    with status("Planning again to check the live estate still matches the plan"):
-                        asyncio.run(
-                            replan_and_check(
-                                the_plan,
-                                ws.estate,
-                                ws.evaluation,
-                                session.state,
-                                providers,
-                                manifest_digest=ws.manifest_digest,
-                                now=now_utc(),
-                                source=source,
-                            )
+                total = sum(c.changes_something for c in the_plan.changes)
+                with ApplyProgress(total) as progress:
+                    result = asyncio.run(
+                        apply_checked(
+                            the_plan,
+                            ws,
+                            session,
+                            providers,
+                            now=now_utc(),
+                            allow_one_way=allow_one_way,
+                            recheck=saved is not None or not auto_approve,  # time passed since planning
+                            parallelism=parallelism,
+                            on_event=progress,
+                            source=source,
                         )
-                result = _run_apply(session, the_plan, providers, parallelism)
+                    )
         finally:
             _close(providers)
     except ReconError as error:

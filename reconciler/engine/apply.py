@@ -25,6 +25,7 @@ from reconciler.engine.graph import Node, run_graph
 from reconciler.engine.plan import Plan, PlanFileError, ResourceChange
 from reconciler.engine.planner import PlanOptions, make_plan
 from reconciler.engine.reports import ApplyResult, Outcome, ResourceOutcome
+from reconciler.engine.workspace import Workspace
 from reconciler.errors import EXIT_BLOCKED, ReconError
 from reconciler.gcpause import paused_gc
 from reconciler.manifest.model import Estate
@@ -117,10 +118,6 @@ def check_applicable(
         )
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def _describe(error: Exception) -> str:
     if isinstance(error, ReconError):
         return error.message
@@ -133,9 +130,7 @@ async def _execute(change: ResourceChange, provider: Provider | None, session: S
         session.removed(address)
         return
     if change.action is Action.NOOP:  # adoption: record what exists
-        session.succeeded(
-            ResourceState(kind, name, change.id, dict(change.after or {}), list(change.depends_on), _now())
-        )
+        session.succeeded(ResourceState(kind, name, change.id, dict(change.after or {}), list(change.depends_on)))
         return
     assert provider is not None
     ref = ResourceRef(kind, name, change.id)
@@ -151,7 +146,7 @@ async def _execute(change: ResourceChange, provider: Provider | None, session: S
         observed = await provider.create(name, dict(change.after or {}))
     else:
         observed = await provider.update(ref, dict(change.after or {}))
-    session.succeeded(ResourceState(kind, name, observed.id, dict(change.after or {}), list(change.depends_on), _now()))
+    session.succeeded(ResourceState(kind, name, observed.id, dict(change.after or {}), list(change.depends_on)))
 
 
 class PlanOutdatedError(PlanFileError):
@@ -262,3 +257,42 @@ async def apply_plan(
         await run_graph(nodes, work, parallelism=parallelism, on_skip=skipped)
     result.serial = session.state.serial
     return result
+
+
+async def apply_checked(
+    plan: Plan,
+    ws: Workspace,
+    session: StateSession,
+    providers: ProviderSet,
+    *,
+    now: dt.datetime,
+    allow_one_way: bool,
+    recheck: bool = True,
+    parallelism: int = DEFAULT_PARALLELISM,
+    on_event: EventSink | None = None,
+    source: str = "the plan",
+) -> ApplyResult:
+    """The one way to apply: `check_applicable`, then (unless the plan was made under this
+    same lock a moment ago) `replan_and_check`, then `apply_plan`. The CLI, the tests and
+    the benchmark all call this, so none of them can skip a gate."""
+    check_applicable(
+        plan,
+        session.state,
+        manifest_digest=ws.manifest_digest,
+        target=ws.target,
+        now=now,
+        allow_one_way=allow_one_way,
+        source=source,
+    )
+    if recheck:
+        await replan_and_check(
+            plan,
+            ws.estate,
+            ws.evaluation,
+            session.state,
+            providers,
+            manifest_digest=ws.manifest_digest,
+            now=now,
+            source=source,
+        )
+    return await apply_plan(plan, providers, session, parallelism=parallelism, on_event=on_event)

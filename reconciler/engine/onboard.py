@@ -11,7 +11,6 @@ Called by: the CLI (`recon import`, `recon export`).
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 
@@ -80,10 +79,9 @@ async def import_resource(
         observed.id,
         attributes,
         sorted(estate.depends_on.get(address, ())),
-        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     session.succeeded(state)
-    return state
+    return session.state.resources[address]
 
 
 def _file_name(kind: str) -> str:

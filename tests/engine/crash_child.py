@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Literal, cast
 
-from reconciler.engine.apply import apply_plan, check_applicable
+from reconciler.engine.apply import apply_checked
 from reconciler.engine.planner import PlanOptions, make_plan
 from reconciler.engine.workspace import open_workspace
 from reconciler.state.local import LocalBackend
@@ -41,10 +41,9 @@ def main() -> int:
                 manifest_digest=ws.manifest_digest, now=now,
             )
         )  # fmt: skip
-        check_applicable(
-            plan, session.state, manifest_digest=ws.manifest_digest, target=ws.target, now=now, allow_one_way=True
+        result = asyncio.run(
+            apply_checked(plan, ws, session, providers, now=now, allow_one_way=True, recheck=False, parallelism=3)
         )
-        result = asyncio.run(apply_plan(plan, providers, session, parallelism=3))
     print(f"completed: {result.counts()}")
     return 0
 

@@ -8,7 +8,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from reconciler.engine.apply import apply_plan, check_applicable, replan_and_check
+from reconciler.engine.apply import apply_checked
 from reconciler.engine.plan import Plan
 from reconciler.engine.planner import PlanOptions, make_plan
 from reconciler.engine.reports import ApplyResult
@@ -69,27 +69,12 @@ class Rig:
     ) -> ApplyResult:
         ws = self.workspace()
         with self.backend.lock("apply", 0) as session:
-            check_applicable(
-                plan,
-                session.state,
-                manifest_digest=ws.manifest_digest,
-                target=ws.target,
-                now=now,
-                allow_one_way=allow_one_way,
-            )
-            providers = self.providers(faults)
-            asyncio.run(
-                replan_and_check(
-                    plan,
-                    ws.estate,
-                    ws.evaluation,
-                    session.state,
-                    providers,
-                    manifest_digest=ws.manifest_digest,
-                    now=now,
+            return asyncio.run(
+                apply_checked(
+                    plan, ws, session, self.providers(faults),
+                    now=now, allow_one_way=allow_one_way, parallelism=parallelism,
                 )
-            )
-            return asyncio.run(apply_plan(plan, providers, session, parallelism=parallelism))
+            )  # fmt: skip
 
     def converge(self) -> ApplyResult:
         return self.apply(self.plan())
