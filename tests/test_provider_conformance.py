@@ -16,6 +16,7 @@ from reconciler.engine.planner import desired_resources
 from reconciler.manifest.kinds import KINDS
 from reconciler.manifest.loader import load_estate
 from reconciler.providers.base import Provider
+from reconciler.state.model import State
 from reconciler.testing import POLICY_ONLY_KINDS, FakeStore, fake_providers
 
 MANAGED = [kind for kind in KINDS if kind not in POLICY_ONLY_KINDS]
@@ -73,7 +74,7 @@ def test_created_resource_observes_without_a_diff(kind: str) -> None:
     estate = load_estate([EXAMPLES / "energy-desk-eu"]).estate
     store = FakeStore()
     providers = fake_providers(store)
-    desired = [d for d in desired_resources(estate, providers).values() if d.kind == kind]
+    desired = [d for d in asyncio.run(desired_resources(estate, State.new(), providers)).values() if d.kind == kind]
     assert desired, f"no {kind} in the example estate"
     provider = providers.get(kind)
     assert provider is not None

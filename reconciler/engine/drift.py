@@ -11,14 +11,16 @@ Called by: the CLI (`recon drift`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from dataclasses import replace
 
 from reconciler.engine.diff import changes, redacted_changes
 from reconciler.engine.planner import desired_resources, live_attributes, observe, refs_to_observe
-from reconciler.engine.reports import DriftItem, DriftReport, DriftSide
+from reconciler.engine.reports import DRIFT_SIDES, DriftItem, DriftReport, DriftSide
 from reconciler.gcpause import paused_gc
 from reconciler.manifest.model import Estate
-from reconciler.providers.base import ProviderSet
+from reconciler.providers.base import Attribution, ProviderSet, ResourceRef
 from reconciler.state.model import State
 
 
@@ -26,7 +28,7 @@ async def detect_drift(
     estate: Estate, state: State, providers: ProviderSet, *, target: str, now: dt.datetime
 ) -> DriftReport:
     with paused_gc():
-        desired = desired_resources(estate, providers)
+        desired = await desired_resources(estate, state, providers)
         live = await observe(providers, refs_to_observe(desired, state, providers))
     report = DriftReport(target, now, len(set(desired) | set(state.resources)), state.lineage, state.serial)
     for address, recorded in state.resources.items():
@@ -86,4 +88,32 @@ async def detect_drift(
                     declared_at=wanted.declared_at,
                 )
             )
+    await attribute_drift(report, state, providers)
     return report
+
+
+async def attribute_drift(report: DriftReport, state: State, providers: ProviderSet) -> None:
+    """Fill in who changed each live-side drift item and when, from the providers' audit
+    trails: one `attribute` call per kind, only for drifted objects, kinds concurrently."""
+    by_kind: dict[str, list[ResourceRef]] = {}
+    for item in report.items:
+        recorded = state.resources.get(item.address)
+        if item.side in DRIFT_SIDES and recorded is not None:
+            by_kind.setdefault(item.kind, []).append(
+                ResourceRef(item.kind, item.name, recorded.id, recorded.attributes)
+            )
+
+    async def attribute_kind(kind: str, refs: list[ResourceRef]) -> dict[str, Attribution]:
+        provider = providers.get(kind)
+        assert provider is not None
+        return await provider.attribute(refs)
+
+    found: dict[str, Attribution] = {}
+    for result in await asyncio.gather(*(attribute_kind(kind, refs) for kind, refs in by_kind.items())):
+        found.update(result)
+    for index, item in enumerate(report.items):
+        who = found.get(item.address)
+        if who is not None:
+            report.items[index] = replace(
+                item, changed_by=who.by or item.changed_by, changed_at=who.at, changed_via=who.via
+            )

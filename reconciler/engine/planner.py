@@ -1,7 +1,8 @@
 """Compute a Plan: desired (manifests) vs live (providers' observe_all) vs recorded (state).
 
 Three steps, only the middle one does I/O:
-1. `desired_resources` — each managed resource's canonical attributes from its spec;
+1. `desired_resources` — each managed resource's canonical attributes from its spec,
+   completed by its provider's `expand` (which may read the platform, never write);
 2. `observe` — one bulk `observe_all` per kind, all kinds concurrently; never writes;
 3. `decide` — pure: one ResourceChange per address, with the reason and the safety class.
 
@@ -35,6 +36,7 @@ from reconciler.providers.base import (
     Action,
     Attributes,
     Classification,
+    ExpandContext,
     Observed,
     ProposedChange,
     ProviderSet,
@@ -65,19 +67,38 @@ class Desired:
     declared_at: str
 
 
-def desired_resources(estate: Estate, providers: ProviderSet) -> dict[str, Desired]:
-    """Every resource of a kind the target manages, with canonical attributes."""
+def estate_view(estate: Estate) -> dict[str, dict[str, Attributes]]:
+    """Every declared resource's spec (manifest shape, by alias), by kind then name."""
+    view: dict[str, dict[str, Attributes]] = {}
+    for resource in estate.resources.values():
+        view.setdefault(resource.kind, {})[resource.name] = resource.spec.model_dump(mode="json", by_alias=True)
+    return view
+
+
+async def desired_resources(estate: Estate, state: State, providers: ProviderSet) -> dict[str, Desired]:
+    """Every resource of a kind the target manages, with canonical attributes: its spec,
+    completed by its provider's `expand` (kinds concurrently), then normalised."""
+    view = estate_view(estate)
+    managed = [r for r in estate.resources.values() if providers.get(r.kind) is not None]
+    kinds = list(dict.fromkeys(r.kind for r in managed))
+
+    async def expand_kind(kind: str) -> dict[str, Attributes]:
+        provider = providers.get(kind)
+        assert provider is not None
+        recorded = {r.name: r.attributes for r in state.resources.values() if r.kind == kind}
+        return await provider.expand(view[kind], ExpandContext(view, recorded))
+
+    expanded = dict(zip(kinds, await asyncio.gather(*(expand_kind(kind) for kind in kinds)), strict=True))
     desired: dict[str, Desired] = {}
-    for address, resource in estate.resources.items():
+    for resource in managed:
         provider = providers.get(resource.kind)
-        if provider is None:
-            continue
-        raw = resource.spec.model_dump(mode="json", by_alias=True)
+        assert provider is not None
+        address = resource.address
         desired[address] = Desired(
             address=address,
             kind=resource.kind,
             name=resource.name,
-            attributes=canonical(provider.normalise(raw), provider.schema),
+            attributes=canonical(provider.normalise(expanded[resource.kind][resource.name]), provider.schema),
             depends_on=tuple(sorted(estate.depends_on.get(address, ()))),
             declared_at=str(resource.location()),
         )
@@ -85,14 +106,19 @@ def desired_resources(estate: Estate, providers: ProviderSet) -> dict[str, Desir
 
 
 def refs_to_observe(desired: dict[str, Desired], state: State, providers: ProviderSet) -> list[ResourceRef]:
-    """One ref per managed address in the manifests or in state, with the recorded id."""
+    """One ref per managed address in the manifests or in state, with the recorded id and
+    the recorded attributes."""
     refs: dict[str, ResourceRef] = {}
     for address, item in desired.items():
         recorded = state.resources.get(address)
-        refs[address] = ResourceRef(item.kind, item.name, recorded.id if recorded else None)
+        refs[address] = (
+            ResourceRef(item.kind, item.name, recorded.id, recorded.attributes)
+            if recorded
+            else ResourceRef(item.kind, item.name)
+        )
     for address, recorded in state.resources.items():
         if address not in refs and providers.get(recorded.kind) is not None:
-            refs[address] = ResourceRef(recorded.kind, recorded.name, recorded.id)
+            refs[address] = ResourceRef(recorded.kind, recorded.name, recorded.id, recorded.attributes)
     return list(refs.values())
 
 
@@ -122,7 +148,7 @@ async def observe(providers: ProviderSet, refs: Iterable[ResourceRef]) -> dict[s
     or replaced by an apply that was interrupted before recording the new id."""
     refs = list(refs)
     live = await _observe_once(providers, refs)
-    retry = [ResourceRef(r.kind, r.name) for r in refs if r.id is not None and r.address not in live]
+    retry = [ResourceRef(r.kind, r.name, None, r.recorded) for r in refs if r.id is not None and r.address not in live]
     if retry:
         live.update(await _observe_once(providers, retry))
     return live
@@ -305,7 +331,7 @@ async def make_plan(
     The cyclic collector is paused (see reconciler.gcpause): with a large estate alive, its
     full collections over long-lived acyclic data cost more than the plan itself."""
     with paused_gc():
-        desired = desired_resources(estate, providers)
+        desired = await desired_resources(estate, state, providers)
         live = await observe(providers, refs_to_observe(desired, state, providers))
         resource_changes = decide(desired, state, live, providers, options)
     return Plan(

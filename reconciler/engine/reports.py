@@ -78,6 +78,10 @@ class DriftItem:
     changed_by: str | None = None
     """Who changed it on the platform, when the platform's audit trail says so."""
     declared_at: str | None = None
+    changed_at: str | None = None
+    """When (ISO-8601 UTC), from the same audit trail."""
+    changed_via: str | None = None
+    """Through which client or tool (e.g. admin-console), from the same audit trail."""
 
     @property
     def is_drift(self) -> bool:

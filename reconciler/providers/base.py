@@ -66,11 +66,17 @@ class Safety(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ResourceRef:
-    """Which object: kind and recon name, plus the platform id once known (from state)."""
+    """Which object: kind and recon name, plus the platform id once known (from state).
+
+    `recorded` is what recon last applied to it (from state), for platforms where the
+    object cannot be read back whole (a legal hold is a set of protected conversations and
+    no platform object): a provider may use it to know *what to look at*, never as the
+    live value of anything the platform holds."""
 
     kind: str
     name: str
     id: str | None = None
+    recorded: Attributes | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def address(self) -> str:
@@ -136,6 +142,30 @@ class Classification:
 
 
 @dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who last changed a live object, and when, as the platform's audit trail says."""
+
+    by: str | None
+    at: str | None = None
+    """ISO-8601 UTC time of the change."""
+    via: str | None = None
+    """The client or tool the change came through (e.g. admin-console), when known."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpandContext:
+    """What `Provider.expand` may read besides the platform.
+
+    `estate`: every declared resource's spec (manifest shape, by alias), by kind then name,
+    including kinds this target has no provider for (a RetentionPolicy folded into a
+    Genesys media retention policy). `recorded`: what recon last applied for this kind, by
+    name (from state)."""
+
+    estate: Mapping[str, Mapping[str, Attributes]]
+    recorded: Mapping[str, Attributes]
+
+
+@dataclass(frozen=True, slots=True)
 class AttributeSchema:
     """How the engine must read a kind's attributes so that plans carry no noise.
 
@@ -149,6 +179,9 @@ class AttributeSchema:
     set_paths: frozenset[PathPattern] = frozenset()
     ignored_paths: frozenset[PathPattern] = frozenset()
     replace_paths: frozenset[PathPattern] = frozenset()
+    renamable: bool = False
+    """The platform can rename an object in place (`metadata.renamedFrom` then plans an
+    UPDATE); otherwise a rename plans a REPLACE."""
 
 
 def path_matches(path: AttributePath, pattern: PathPattern) -> bool:
@@ -192,6 +225,24 @@ class Provider(Protocol):
 
     async def discover(self) -> list[Observed]:
         """Every live object of this kind (for `recon export`). Read-only."""
+        ...
+
+    async def expand(self, desired: Mapping[str, Attributes], context: ExpandContext) -> dict[str, Attributes]:
+        """The desired attributes of this kind's declared resources (`desired`: spec by
+        name, manifest shape), completed with what this platform's representation needs
+        from elsewhere: a referenced resource's attributes (the retention days a Genesys
+        policy carries), or facts read from the platform (the conversations a legal hold's
+        scope covers today). Returns every name it was given, in any order; `normalise` is
+        applied to the result. Called once per plan, before observe. May read the platform
+        (in bulk); must not modify it. Most providers return `desired` unchanged.
+        """
+        ...
+
+    async def attribute(self, refs: Sequence[ResourceRef]) -> dict[str, Attribution]:
+        """Who last changed each of `refs` (objects found drifted), by address, from the
+        platform's audit trail; addresses it cannot attribute are left out. Called by
+        drift only, never by plan. Read-only; a failing audit query is not an error worth
+        failing drift over: return what is known."""
         ...
 
     async def create(self, name: str, attributes: Attributes) -> Observed:

@@ -89,6 +89,8 @@ def render_drift_json(report: DriftReport) -> str:
                 "side": item.side.value,
                 "is_drift": item.is_drift,
                 "changed_by": item.changed_by,
+                "changed_at": item.changed_at,
+                "changed_via": item.changed_via,
                 "declared_at": item.declared_at,
                 "live_changes": _changes_json(item.live_changes),
                 "manifest_changes": _changes_json(item.manifest_changes),
@@ -102,6 +104,16 @@ def render_drift_json(report: DriftReport) -> str:
 # ---- text ------------------------------------------------------------------------------
 
 
+def _when(item: DriftItem) -> str:
+    """' at 2026-11-21 10:02:03 UTC via admin-console' from the audit trail, when known."""
+    text = ""
+    if item.changed_at:
+        text += f" at {item.changed_at.replace('T', ' ').removesuffix('Z').split('.')[0]} UTC"
+    if item.changed_via:
+        text += f" via {item.changed_via}"
+    return text
+
+
 def _change_line(change: AttributeChange) -> str:
     return f"~ {change.dotted}: {compact(change.before)} -> {compact(change.after)}"
 
@@ -109,7 +121,7 @@ def _change_line(change: AttributeChange) -> str:
 def _item_lines(item: DriftItem, style: Callable[[str], str]) -> list[str]:
     head = f"  {SYMBOLS[item.side]} {item.address}: {DESCRIPTIONS[item.side]}"
     if item.changed_by and item.side is not DriftSide.MANIFESTS and item.side is not DriftSide.UNMANAGED:
-        head += f" (by {item.changed_by})"
+        head += f" (by {item.changed_by}{_when(item)})"
     lines = [style(head)]
     if item.declared_at:
         lines.append(f"      declared at {item.declared_at}")
@@ -188,7 +200,7 @@ def _drift_context(item: DriftItem) -> dict[str, Any]:
         revert = "`recon apply` re-applies the manifests, setting the values back."
         accept = f"edit {manifest}: {steps}, then run `recon plan`."
     if item.changed_by:
-        who = f"Changed outside recon by **{item.changed_by}**."
+        who = f"Changed outside recon by **{item.changed_by}**{_when(item)}."
     else:
         who = "Changed outside recon; the platform's audit trail does not say by whom."
     if item.side is DriftSide.LIVE_DELETED:

@@ -10,7 +10,7 @@ that fails calls or simulates a crash), `classifier` and `normaliser` overrides.
 kind except the policy-only `Waiver`.
 
 Every provider call is counted in `store.calls` under (operation, kind): "list" (one per
-`observe_all` with at least one ref), "discover", "create", "update", "delete", "aclose".
+`observe_all` with at least one ref), "discover", "audit" (one per `attribute` with refs), "create", "update", "delete", "aclose".
 A call is counted once it reaches the platform: after a "before" crash point, before an
 injected failure.
 
@@ -27,7 +27,9 @@ from reconciler.manifest.kinds import KINDS
 from reconciler.providers.base import (
     Attributes,
     AttributeSchema,
+    Attribution,
     Classification,
+    ExpandContext,
     Observed,
     ProposedChange,
     ProviderError,
@@ -142,6 +144,24 @@ class FakeProvider:
         """Every live object of this kind, sorted by name. One "discover" call; read-only."""
         await self._begin("discover", self.kind)
         return [self._observed(obj) for obj in self.store.list_objects(self.kind)]
+
+    async def expand(self, desired: Mapping[str, Attributes], context: ExpandContext) -> dict[str, Attributes]:
+        """`desired` unchanged: the fake stores attributes in manifest shape. No call."""
+        return {name: copy.deepcopy(attributes) for name, attributes in desired.items()}
+
+    async def attribute(self, refs: Sequence[ResourceRef]) -> dict[str, Attribution]:
+        """Who last wrote each object in the store (`changed_by`), by address. One
+        "audit" call when `refs` is not empty; objects never attributed are left out."""
+        if not refs:
+            return {}
+        await self._begin("audit", self.kind)
+        by_id = {obj.id: obj for obj in self.store.list_objects(self.kind)}
+        found: dict[str, Attribution] = {}
+        for ref in refs:
+            stored = by_id.get(ref.id) if ref.id is not None else None
+            if stored is not None and stored.changed_by:
+                found[ref.address] = Attribution(stored.changed_by)
+        return found
 
     async def create(self, name: str, attributes: Attributes) -> Observed:
         """Create `name` with `attributes` and return it as observed. Idempotent: when an
