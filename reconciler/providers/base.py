@@ -21,7 +21,7 @@ Called by: reconciler.engine (plan, apply, drift, import, export), reconciler.te
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -287,6 +287,19 @@ class ProviderSet:
     on that target (e.g. Waiver): plans never list them."""
 
     providers: dict[str, Provider] = field(default_factory=dict)
+    pass_hooks: list[Callable[[], None]] = field(default_factory=list)
+    """Called by `new_pass`: providers that share per-pass caches (an org's queue list)
+    register a hook that drops them."""
+    request_counter: Callable[[], int] | None = None
+    """How many platform requests this set has made so far (for `--verbose`), if known."""
+    on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Shared resources (an HTTP client) closed after the providers by `aclose`."""
+
+    def new_pass(self) -> None:
+        """The engine starts a fresh read of the platform (every plan and drift): caches
+        from an earlier pass must not be trusted."""
+        for hook in self.pass_hooks:
+            hook()
 
     def get(self, kind: str) -> Provider | None:
         return self.providers.get(kind)
@@ -297,6 +310,8 @@ class ProviderSet:
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+        for close in self.on_close:
+            await close()
 
 
 def identity(attributes: Mapping[str, Any]) -> Attributes:

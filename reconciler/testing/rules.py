@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.durations import Duration
-from reconciler.providers.base import Action, Attributes, AttributeSchema, Classification, ProposedChange, Safety
+from reconciler.providers.base import Action, AttributeSchema, Classification, ProposedChange, Safety
+from reconciler.providers.hold_safety import hold_rules
 
 Classifier = Callable[[ProposedChange], Classification]
 
@@ -46,7 +47,6 @@ FAKE_SCHEMAS: dict[str, AttributeSchema] = {
 }
 
 _ORDER = {Safety.REVERSIBLE: 0, Safety.ONE_WAY: 1, Safety.FORBIDDEN: 2}
-_RELEASE_FIELDS = ("approvedBy", "reason", "ticket")
 
 
 def default_classifier(change: ProposedChange) -> Classification:
@@ -76,7 +76,7 @@ def default_classifier(change: ProposedChange) -> Classification:
     if change.kind == "ArchiveBucket":
         found.extend(_archive_rules(change))
     elif change.kind == "LegalHold":
-        found.extend(_hold_rules(change))
+        found.extend(hold_rules(change))
     if not found:
         return Classification(Safety.REVERSIBLE)
     worst = max((safety for safety, _ in found), key=_ORDER.__getitem__)
@@ -133,67 +133,6 @@ def _archive_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
     elif before_mode != "COMPLIANCE" and after_mode == "COMPLIANCE":
         found.append((Safety.ONE_WAY, "COMPLIANCE mode cannot be left once entered"))
     return found
-
-
-def _hold_rules(change: ProposedChange) -> list[tuple[Safety, str]]:
-    address = f"LegalHold/{change.name}"
-    if change.action in (Action.DELETE, Action.REPLACE):
-        if _missing_release_fields(change.before) == []:
-            return []
-        verb = "replacing" if change.action is Action.REPLACE else "deleting"
-        return [
-            (
-                Safety.FORBIDDEN,
-                f"{verb} {address} lifts the hold without an approved release "
-                "(approvedBy, reason and ticket on the live hold)",
-            )
-        ]
-    if change.action not in (Action.CREATE, Action.UPDATE):
-        return []
-    missing = _missing_release_fields(change.after)
-    if missing:
-        return [(Safety.FORBIDDEN, f"the release lacks {', '.join(missing)}")]
-    if missing == [] and change.action is Action.UPDATE and _missing_release_fields(change.before) != []:
-        return [(Safety.ONE_WAY, "releasing the hold allows deletions that cannot be undone")]
-    narrowed = _narrowing(change.before, change.after) if change.action is Action.UPDATE else []
-    if narrowed:
-        return [
-            (
-                Safety.FORBIDDEN,
-                f"narrowing the hold ({', '.join(narrowed)}) releases conversations; "
-                "record a release with approvedBy, reason and ticket instead",
-            )
-        ]
-    return []
-
-
-def _narrowing(before: Attributes | None, after: Attributes | None) -> list[str]:
-    """What an update takes out of a hold's scope: removed users, queues or search terms,
-    a later `from`, an earlier or newly set `to`. Any of them lets conversations go."""
-    old_scope = _dig(before, "scope") or {}
-    new_scope = _dig(after, "scope") or {}
-    found = []
-    for key in ("users", "queues", "searchTerms"):
-        removed = set(old_scope.get(key) or []) - set(new_scope.get(key) or [])
-        if removed and (old_scope.get(key) or []):
-            found.append(f"scope.{key} loses {', '.join(sorted(map(str, removed)))}")
-    old_from, new_from = old_scope.get("from"), new_scope.get("from")
-    if new_from and (old_from is None or str(new_from) > str(old_from)):
-        found.append("scope.from moves later")
-    old_to, new_to = old_scope.get("to"), new_scope.get("to")
-    if new_to and (old_to is None or str(new_to) < str(old_to)):
-        found.append("scope.to moves earlier")
-    return found
-
-
-def _missing_release_fields(attributes: Attributes | None) -> list[str] | None:
-    """None when there is no release; else the release fields that are missing or empty."""
-    release = _dig(attributes, "release")
-    if release is None:
-        return None
-    if not isinstance(release, dict):
-        return list(_RELEASE_FIELDS)
-    return [name for name in _RELEASE_FIELDS if not (isinstance(release.get(name), str) and release[name].strip())]
 
 
 def _dig(value: Any, key: str) -> Any:
