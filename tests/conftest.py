@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +43,14 @@ def recon(tmp_path: Path) -> Recon:
         )
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_sandbox_outlives_its_test(tmp_path: Path) -> Iterator[None]:
+    """Commands that need an estate start the embedded sandbox daemon on demand; stop every
+    daemon a test started under its temporary folder, so none outlives the test."""
+    yield
+    from reconciler.sandbox.process import down  # noqa: PLC0415
+
+    for endpoints in tmp_path.glob("**/.recon/sandbox/endpoints.json"):
+        down(endpoints.parent)

@@ -18,11 +18,11 @@ import sys
 
 import click
 
-from reconciler.cli import engine_commands, estate_commands, foundation
+from reconciler.cli import engine_commands, estate_commands, foundation, sandbox_commands
 from reconciler.cli.common import cli
 from reconciler.errors import EXIT_ERROR
 
-__all__ = ["cli", "engine_commands", "estate_commands", "foundation", "main"]
+__all__ = ["cli", "engine_commands", "estate_commands", "foundation", "main", "sandbox_commands"]
 
 
 def main() -> None:

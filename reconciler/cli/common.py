@@ -5,9 +5,11 @@ Called by: reconciler.cli.* command modules.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import datetime as dt
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +39,7 @@ _var_options = [
 
 
 CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def with_vars(function: CommandFunction) -> CommandFunction:
@@ -87,3 +90,17 @@ def write_output(path: str, text: str, what: str) -> None:
         temporary.replace(target)
     except OSError as error:
         raise UsageError(f"cannot write the {what} to {path}: {error.strerror or error}") from None
+
+
+_RUNNERS: list[asyncio.Runner] = []
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on the command's one event loop.
+
+    A command may plan, ask, apply and close in separate steps; providers hold connection
+    pools and locks bound to the loop they first ran on, so every step must share it."""
+    if not _RUNNERS:
+        _RUNNERS.append(asyncio.Runner())
+        atexit.register(_RUNNERS[0].close)
+    return _RUNNERS[0].run(coroutine)

@@ -13,17 +13,17 @@ Called by: reconciler.cli (registered on the group at import).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import sys
+import time
 from pathlib import Path
 
 import click
 
-from reconciler.cli.common import cli, fail, lock_seconds, now_utc, variables, with_vars, write_output
+from reconciler.cli.common import cli, fail, lock_seconds, now_utc, run_async, variables, with_vars, write_output
 from reconciler.cli.estate_commands import print_state
 from reconciler.cli.progress import ApplyProgress, note, status, use_color
-from reconciler.cli.targets import providers_for
+from reconciler.cli.targets import providers_for, request_count, say_unmanaged
 from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_checked
 from reconciler.engine.plan import Plan, PlanFileError
 from reconciler.engine.planner import PlanOptions, make_plan
@@ -53,22 +53,36 @@ def render_plan(plan: Plan, output_format: str, plan_file: str | None) -> str:
     return render_plan_text(plan, color=use_color())
 
 
-def _plan_now(ws: Workspace, providers: ProviderSet, state: State, prune: bool, forget: bool, paths: list[str]) -> Plan:
+def _plan_now(
+    ws: Workspace,
+    providers: ProviderSet,
+    state: State,
+    prune: bool,
+    forget: bool,
+    paths: list[str],
+    *,
+    verbose: bool = False,
+) -> Plan:
     label = f"Planning {len(ws.estate.resources)} resources against {describe_target(ws.project)}"
     options = PlanOptions(target=ws.target, prune=prune, forget=forget)
+    say_unmanaged(ws)
+    started, requests_before = time.monotonic(), request_count(providers)
     with status(label):
-        plan = asyncio.run(
+        plan = run_async(
             make_plan(
                 ws.estate, ws.evaluation, state, providers, options, manifest_digest=ws.manifest_digest, now=now_utc()
             )
         )
     plan.sources = sources_relative_to(paths, ws.root)
     plan.root = str(ws.root)
+    if verbose:
+        requests = request_count(providers) - requests_before
+        note(f"The plan read the platform with {requests} HTTP request(s) in {time.monotonic() - started:.2f} s.")
     return plan
 
 
 def _close(providers: ProviderSet) -> None:
-    asyncio.run(providers.aclose())
+    run_async(providers.aclose())
 
 
 @cli.command()
@@ -86,6 +100,9 @@ def _close(providers: ProviderSet) -> None:
 @click.option("--forget", is_flag=True, help="Stop managing removed ArchiveBuckets and LegalHolds (never deleted).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Evaluate waivers as of this date.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also say how many HTTP requests the plan made, and how long it took."
+)
 @with_vars
 def plan(
     paths: tuple[str, ...],
@@ -95,6 +112,7 @@ def plan(
     forget: bool,
     detailed_exitcode: bool,
     as_of: dt.datetime | None,
+    verbose: bool,
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
 ) -> None:
@@ -108,7 +126,7 @@ def plan(
         providers = providers_for(ws.project, ws.root)
         try:
             state = state_backend(ws.project, ws.root).read()
-            result = _plan_now(ws, providers, state, prune, forget, list(paths))
+            result = _plan_now(ws, providers, state, prune, forget, list(paths), verbose=verbose)
         finally:
             _close(providers)
     except ReconError as error:
@@ -228,7 +246,7 @@ def apply(
                     the_plan, source = saved, paths[0]
                 total = sum(c.changes_something for c in the_plan.changes)
                 with ApplyProgress(total) as progress:
-                    result = asyncio.run(
+                    result = run_async(
                         apply_checked(
                             the_plan,
                             ws,

@@ -14,14 +14,13 @@ Called by: reconciler.cli (registered on the group at import).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from reconciler.cli.common import cli, fail, lock_seconds, now_utc, variables, with_vars, write_output
+from reconciler.cli.common import cli, fail, lock_seconds, now_utc, run_async, variables, with_vars, write_output
 from reconciler.cli.progress import note, use_color
 from reconciler.cli.targets import providers_for
 from reconciler.diagnostics import DiagnosticList
@@ -102,9 +101,9 @@ def drift(
         providers = providers_for(ws.project, ws.root)
         try:
             state = state_backend(ws.project, ws.root).read()
-            report = asyncio.run(detect_drift(ws.estate, state, providers, target=ws.target, now=now_utc()))
+            report = run_async(detect_drift(ws.estate, state, providers, target=ws.target, now=now_utc()))
         finally:
-            asyncio.run(providers.aclose())
+            run_async(providers.aclose())
     except ReconError as error:
         fail(error)
         return
@@ -182,9 +181,9 @@ def import_command(
         providers = providers_for(ws.project, ws.root)
         try:
             with state_backend(ws.project, ws.root).lock("import", lock_seconds(lock_timeout)) as session:
-                recorded = asyncio.run(import_resource(session, providers, ws.estate, address, object_id))
+                recorded = run_async(import_resource(session, providers, ws.estate, address, object_id))
         finally:
-            asyncio.run(providers.aclose())
+            run_async(providers.aclose())
     except ReconError as error:
         fail(error)
         return
@@ -204,9 +203,9 @@ def export(directory: str, project_dir: str) -> None:
         project, root = project_at(project_dir)
         providers = providers_for(project, root)
         try:
-            found = asyncio.run(discover_all(providers))
+            found = run_async(discover_all(providers))
         finally:
-            asyncio.run(providers.aclose())
+            run_async(providers.aclose())
         files = export_documents(found, providers, target=project.target)
         written = write_export(Path(directory), files)
     except ReconError as error:

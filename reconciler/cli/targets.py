@@ -1,35 +1,133 @@
 """Which providers a project's target uses.
 
-`sandbox` (the default) is the embedded estate. Until the API-compatible sandbox servers
-land, it is the package's fake providers over a file-backed store in
-`<project>/.recon/sandbox/estate.json`, so separate `recon` runs see one estate and a
-person can "change it by hand" to see drift. Named targets need the Genesys Cloud and AWS
-providers; a build without them says so instead of pretending.
+`sandbox` (the default, also used when no target is configured) is the embedded estate:
+the Genesys kinds (Queue, RecordingPolicy, LegalHold) talk to the sandbox's
+Genesys-Cloud-compatible server over HTTP on loopback — started on demand
+(`reconciler.sandbox.process.ensure_running`) and persisted under
+`<project>/.recon/sandbox/` — with exactly the client and providers a real org uses. The
+kinds whose providers are not built yet (ArchiveBucket, MarketDataFeed, CollectorTopology)
+still use the package's fake providers over `<project>/.recon/sandbox/estate.json`.
+
+A named target uses the Genesys Cloud provider for its `genesys:` org (region or explicit
+URLs, credentials from env:/file: references). Kinds no provider of that target manages
+are listed by `unmanaged_kinds` so the CLI can say so instead of silently skipping them.
 
 Called by: reconciler.cli.engine_commands and estate_commands.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from pathlib import Path
 
-from reconciler.errors import UsageError
-from reconciler.manifest.project import SANDBOX, Project
-from reconciler.providers.base import ProviderSet
-from reconciler.testing import FakeStore, fake_providers
+import click
 
-SANDBOX_ESTATE = Path(".recon") / "sandbox" / "estate.json"
+from reconciler.engine.workspace import Workspace
+from reconciler.errors import UsageError
+from reconciler.manifest.project import SANDBOX, GenesysTarget, Project
+from reconciler.providers.base import ProviderSet
+from reconciler.providers.genesys.client import GenesysClient
+from reconciler.providers.genesys.provider import GENESYS_KINDS, genesys_providers
+from reconciler.providers.genesys.regions import Endpoints, endpoints
+from reconciler.sandbox.process import ensure_running
+from reconciler.testing import FakeStore, fake_providers, manageable_kinds
+
+SANDBOX_DIR = Path(".recon") / "sandbox"
+SANDBOX_ESTATE = SANDBOX_DIR / "estate.json"
+FOLDED_KINDS = frozenset({"RetentionPolicy"})
+"""Kinds with no platform object on Genesys: folded into the objects that use them."""
 
 
 def sandbox_estate_path(root: Path) -> Path:
     return root / SANDBOX_ESTATE
 
 
+def sandbox_dir(root: Path) -> Path:
+    return root / SANDBOX_DIR
+
+
 def providers_for(project: Project, root: Path) -> ProviderSet:
     """The providers of the project's target, ready to use (call `aclose()` when done)."""
+    day = dt.datetime.now(dt.UTC).date()
     if project.target == SANDBOX:
-        return fake_providers(FakeStore.open(sandbox_estate_path(root)))
-    raise UsageError(
-        f"target '{project.target}' needs the Genesys Cloud and AWS providers, which this build of recon does not include",
-        next_step="set `target: sandbox` in recon.yaml to work against the embedded sandbox",
+        running = ensure_running(sandbox_dir(root))
+        client = GenesysClient(
+            Endpoints(login_base=running.login_url, api_base=running.genesys_url),
+            running.client_id,
+            running.client_secret,
+        )
+        providers = genesys_providers(client, client_id=running.client_id, today=day)
+        rest = [k for k in manageable_kinds() if k not in GENESYS_KINDS and k not in FOLDED_KINDS]
+        fakes = fake_providers(FakeStore.open(sandbox_estate_path(root)), rest)
+        providers.providers.update(fakes.providers)
+        return providers
+    target = project.targets.get(project.target)
+    if target is None or target.genesys is None:
+        raise UsageError(
+            f"target '{project.target}' has no genesys: section, and this build of recon has only the Genesys Cloud provider",
+            next_step="add genesys: {region, clientId, clientSecret} to the target, or set `target: sandbox`",
+        )
+    settings = target.genesys
+    client_id = resolve_reference(settings.clientId, root, "clientId")
+    client = GenesysClient(
+        genesys_endpoints(settings),
+        client_id,
+        resolve_reference(settings.clientSecret, root, "clientSecret"),
+        rate_per_minute=settings.ratePerMinute,
     )
+    return genesys_providers(client, client_id=client_id, today=day)
+
+
+def unmanaged_kinds(project: Project) -> list[str]:
+    """Kinds the target cannot manage in this build (plans leave them out)."""
+    if project.target == SANDBOX:
+        return []
+    return [k for k in manageable_kinds() if k not in GENESYS_KINDS and k not in FOLDED_KINDS]
+
+
+def genesys_endpoints(settings: GenesysTarget) -> Endpoints:
+    if settings.apiUrl:
+        return Endpoints(login_base=settings.loginUrl or settings.apiUrl, api_base=settings.apiUrl)
+    found = endpoints(settings.region)
+    return Endpoints(login_base=settings.loginUrl or found.login_base, api_base=found.api_base)
+
+
+def resolve_reference(value: str, root: Path, field: str) -> str:
+    """`env:NAME` → the variable's value, `file:PATH` → the file's first line (relative to
+    the project); anything else is the value itself. The value is never echoed."""
+    if value.startswith("env:"):
+        name = value[4:]
+        found = os.environ.get(name)
+        if not found:
+            raise UsageError(
+                f"recon.yaml: {field} refers to the environment variable {name}, which is not set",
+                next_step=f"export {name}=... (from your secret manager) and run again",
+            )
+        return found
+    if value.startswith("file:"):
+        path = root / value[5:]
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(
+                f"recon.yaml: {field} refers to {path}, which cannot be read ({exc.strerror})",
+                next_step="fix the path or the file's permissions",
+            ) from exc
+    return value
+
+
+def request_count(providers: ProviderSet) -> int:
+    """HTTP requests the providers have made so far (0 when they do not count)."""
+    return providers.request_counter() if providers.request_counter is not None else 0
+
+
+def say_unmanaged(ws: Workspace) -> None:
+    """Tell the user (stderr) which declared kinds this target leaves out of the plan."""
+    left = sorted({r.kind for r in ws.estate.resources.values()} & set(unmanaged_kinds(ws.project)))
+    if left:
+        click.echo(
+            f"Note: target '{ws.project.target}' manages only Genesys Cloud in this build; "
+            f"{', '.join(left)} are not planned here (their provider is not built yet).",
+            err=True,
+        )

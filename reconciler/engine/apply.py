@@ -133,7 +133,8 @@ async def _execute(change: ResourceChange, provider: Provider | None, session: S
         session.succeeded(ResourceState(kind, name, change.id, dict(change.after or {}), list(change.depends_on)))
         return
     assert provider is not None
-    ref = ResourceRef(kind, name, change.id)
+    recorded = session.state.resources.get(change.moved_from or address)
+    ref = ResourceRef(kind, name, change.id, recorded.attributes if recorded else None)
     session.intent(kind, name, change.action.value, change.id)
     if change.action is Action.DELETE:
         await provider.delete(ref)
@@ -147,6 +148,8 @@ async def _execute(change: ResourceChange, provider: Provider | None, session: S
     else:
         observed = await provider.update(ref, dict(change.after or {}))
     session.succeeded(ResourceState(kind, name, observed.id, dict(change.after or {}), list(change.depends_on)))
+    if change.moved_from and change.moved_from != address:
+        session.removed(change.moved_from)
 
 
 class PlanOutdatedError(PlanFileError):

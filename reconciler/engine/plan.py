@@ -62,7 +62,9 @@ class ResourceChange:
     `adopt`: exists on the platform but not in state; applying records it in state.
     `declared_at` is file:line of the manifest document, when there is one.
     `depends_on` is what the resource refers to in the manifests (recorded in state on
-    apply); `previous_depends_on` what it referred to when last applied. Apply orders by
+    apply); `previous_depends_on` what it referred to when last applied. `moved_from` is
+    the address the resource was recorded under before a rename (`metadata.renamedFrom`);
+    apply moves the state record. Apply orders by
     both, so a reference is dropped before the resource it pointed at is deleted.
     """
 
@@ -79,6 +81,7 @@ class ResourceChange:
     attributes: tuple[AttributeChange, ...] = ()
     depends_on: tuple[str, ...] = ()
     previous_depends_on: tuple[str, ...] = ()
+    moved_from: str | None = None
     orphaned: bool = False
     adopt: bool = False
     declared_at: str | None = None
@@ -217,6 +220,7 @@ def _change_json(change: ResourceChange) -> dict[str, Any]:
         "adopt": change.adopt,
         "depends_on": list(change.depends_on),
         "previous_depends_on": list(change.previous_depends_on),
+        "moved_from": change.moved_from,
         "declared_at": change.declared_at,
         "change": {
             "before": change.before,
@@ -287,6 +291,7 @@ def _from_body(body: dict[str, Any]) -> Plan:
                 adopt=bool(item["adopt"]),
                 depends_on=tuple(item["depends_on"]),
                 previous_depends_on=tuple(item["previous_depends_on"]),
+                moved_from=item.get("moved_from"),
                 declared_at=item["declared_at"],
                 before=diff["before"],
                 after=diff["after"],

@@ -43,7 +43,7 @@ from reconciler.providers.base import (
     ResourceRef,
     Safety,
 )
-from reconciler.state.model import State
+from reconciler.state.model import ResourceState, State
 
 RETAINED_KINDS = frozenset({"ArchiveBucket", "LegalHold"})
 """Kinds recon never deletes: an archive holds regulated records, a hold protects them."""
@@ -65,6 +65,8 @@ class Desired:
     attributes: Attributes
     depends_on: tuple[str, ...]
     declared_at: str
+    renamed_from: tuple[str, ...] = ()
+    """Addresses this resource had before (metadata.renamedFrom), newest intent first."""
 
 
 def estate_view(estate: Estate) -> dict[str, dict[str, Attributes]]:
@@ -78,6 +80,7 @@ def estate_view(estate: Estate) -> dict[str, dict[str, Attributes]]:
 async def desired_resources(estate: Estate, state: State, providers: ProviderSet) -> dict[str, Desired]:
     """Every resource of a kind the target manages, with canonical attributes: its spec,
     completed by its provider's `expand` (kinds concurrently), then normalised."""
+    providers.new_pass()
     view = estate_view(estate)
     managed = [r for r in estate.resources.values() if providers.get(r.kind) is not None]
     kinds = list(dict.fromkeys(r.kind for r in managed))
@@ -101,23 +104,40 @@ async def desired_resources(estate: Estate, state: State, providers: ProviderSet
             attributes=canonical(provider.normalise(expanded[resource.kind][resource.name]), provider.schema),
             depends_on=tuple(sorted(estate.depends_on.get(address, ()))),
             declared_at=str(resource.location()),
+            renamed_from=tuple(f"{resource.kind}/{old}" for old in resource.metadata.renamedFrom),
         )
     return desired
+
+
+def moves(desired: dict[str, Desired], state: State) -> dict[str, str]:
+    """New address → the old address whose state record it takes over (a rename): the
+    first `renamedFrom` name recorded in state, when the new name is not recorded yet and
+    no other declared resource still uses the old name."""
+    found: dict[str, str] = {}
+    for address, item in desired.items():
+        if address in state.resources:
+            continue
+        old = next((a for a in item.renamed_from if a in state.resources and a not in desired), None)
+        if old is not None and old not in found.values():
+            found[address] = old
+    return found
 
 
 def refs_to_observe(desired: dict[str, Desired], state: State, providers: ProviderSet) -> list[ResourceRef]:
     """One ref per managed address in the manifests or in state, with the recorded id and
     the recorded attributes."""
     refs: dict[str, ResourceRef] = {}
+    moved = moves(desired, state)
     for address, item in desired.items():
-        recorded = state.resources.get(address)
+        recorded = state.resources.get(moved.get(address, address))
         refs[address] = (
             ResourceRef(item.kind, item.name, recorded.id, recorded.attributes)
             if recorded
             else ResourceRef(item.kind, item.name)
         )
+    taken = set(moved.values())
     for address, recorded in state.resources.items():
-        if address not in refs and providers.get(recorded.kind) is not None:
+        if address not in refs and address not in taken and providers.get(recorded.kind) is not None:
             refs[address] = ResourceRef(recorded.kind, recorded.name, recorded.id, recorded.attributes)
     return list(refs.values())
 
@@ -185,54 +205,79 @@ def decide(
 ) -> list[ResourceChange]:
     """One ResourceChange per address (manifest order, then orphans in state order). Pure."""
     result: list[ResourceChange] = []
+    moved = moves(desired, state)
     for address, item in desired.items():
-        recorded = state.resources.get(address)
-        observed = live.get(address)
-        provider = providers.get(item.kind)
-        assert provider is not None
-        if observed is None:
-            reason = (
-                "recorded in state but missing on the platform (deleted outside recon); will be created again"
-                if recorded is not None and recorded.applied
-                else "declared in the manifests, not on the platform"
-            )
-            change = ResourceChange(
-                address, item.kind, item.name, Action.CREATE, Safety.REVERSIBLE, reason, after=item.attributes
-            )
-        else:
-            before = live_attributes(observed, providers)
-            diff = changes(before, item.attributes, provider.schema)
-            adopt = recorded is None or recorded.id != observed.id or recorded.pending is not None
-            if not diff:
-                action, reason = Action.NOOP, "matches the manifests"
-                if adopt:
-                    reason = "exists on the platform as declared but is not recorded in state; apply records it"
-            elif touches(diff, provider.schema.replace_paths):
-                fixed = ", ".join(c.dotted for c in diff if touches((c,), provider.schema.replace_paths))
-                action, reason = Action.REPLACE, f"{fixed} cannot be changed in place"
-            else:
-                action, reason = Action.UPDATE, f"{len(diff)} attribute(s) differ from the manifests"
-            change = ResourceChange(
-                address,
-                item.kind,
-                item.name,
-                action,
-                Safety.REVERSIBLE,
-                reason,
-                id=observed.id,
-                before=before,
-                after=item.attributes,
-                attributes=diff,
-                adopt=adopt and action is not Action.REPLACE,
-            )
+        recorded = state.resources.get(moved.get(address, address))
+        change = _declared(item, recorded, live.get(address), providers, moved.get(address))
         change = replace(change, previous_depends_on=tuple(recorded.depends_on) if recorded else ())
         result.append(_with_context(change, item.depends_on, item.declared_at, providers))
+    taken = set(moved.values())
     for address, recorded in state.resources.items():
-        if address in desired or providers.get(recorded.kind) is None:
+        if address in desired or address in taken or providers.get(recorded.kind) is None:
             continue
         observed = live.get(address)
         result.append(_orphan(address, recorded.kind, recorded.name, observed, recorded.depends_on, providers, options))
     return result
+
+
+def _declared(
+    item: Desired,
+    recorded: ResourceState | None,
+    observed: Observed | None,
+    providers: ProviderSet,
+    moved_from: str | None,
+) -> ResourceChange:
+    """The change for one declared resource (`moved_from`: its state record's old address)."""
+    provider = providers.get(item.kind)
+    assert provider is not None
+    if observed is None:
+        reason = (
+            "recorded in state but missing on the platform (deleted outside recon); will be created again"
+            if recorded is not None and recorded.applied
+            else "declared in the manifests, not on the platform"
+        )
+        return ResourceChange(
+            item.address,
+            item.kind,
+            item.name,
+            Action.CREATE,
+            Safety.REVERSIBLE,
+            reason,
+            after=item.attributes,
+            moved_from=moved_from,
+        )
+    before = live_attributes(observed, providers)
+    diff = changes(before, item.attributes, provider.schema)
+    adopt = recorded is None or recorded.id != observed.id or recorded.pending is not None
+    renamed = f"renamed from {moved_from.split('/', 1)[1]}" if moved_from else ""
+    if moved_from and not provider.schema.renamable:
+        action, reason = Action.REPLACE, f"{renamed}; a {item.kind} cannot be renamed in place"
+    elif moved_from:
+        action = Action.UPDATE
+        reason = renamed + (f"; {len(diff)} attribute(s) differ from the manifests" if diff else "")
+    elif not diff:
+        action, reason = Action.NOOP, "matches the manifests"
+        if adopt:
+            reason = "exists on the platform as declared but is not recorded in state; apply records it"
+    elif touches(diff, provider.schema.replace_paths):
+        fixed = ", ".join(c.dotted for c in diff if touches((c,), provider.schema.replace_paths))
+        action, reason = Action.REPLACE, f"{fixed} cannot be changed in place"
+    else:
+        action, reason = Action.UPDATE, f"{len(diff)} attribute(s) differ from the manifests"
+    return ResourceChange(
+        item.address,
+        item.kind,
+        item.name,
+        action,
+        Safety.REVERSIBLE,
+        reason,
+        id=observed.id,
+        before=before,
+        after=item.attributes,
+        attributes=diff,
+        adopt=adopt and action is not Action.REPLACE,
+        moved_from=moved_from,
+    )
 
 
 def _with_context(

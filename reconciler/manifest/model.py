@@ -31,6 +31,9 @@ class Metadata(Model):
     """Free key/value notes for people and tools."""
     dependsOn: list[Address] = Field(default_factory=list)
     """Explicit ordering: these resources (Kind/name) are applied before this one."""
+    renamedFrom: list[Name] = Field(default_factory=list)
+    """Earlier names of this resource: recon renames the live object in place (where the
+    platform can) instead of creating a new one, and moves its state record."""
 
 
 @functools.cache

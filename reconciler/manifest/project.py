@@ -35,6 +35,12 @@ class GenesysTarget(Model):
     """OAuth client id (not a secret; env:NAME also works)."""
     clientSecret: SecretRef
     """OAuth client secret: env:NAME or file:PATH, never the value."""
+    apiUrl: str | None = None
+    """Override the region's API base URL (a private link, a proxy, or the embedded sandbox)."""
+    loginUrl: str | None = None
+    """Override the region's login base URL (defaults to apiUrl when that is given)."""
+    ratePerMinute: int = Field(default=300, ge=1)
+    """Requests per minute recon allows itself against this org (shared by all providers)."""
 
 
 class AwsTarget(Model):

@@ -17,45 +17,60 @@ Endpoints and shapes (GC = follows Genesys Cloud v2; SANDBOX = sandbox-only or s
   PUT    /api/v2/recordings/deletionprotection?protect=true|false  GC  {conversationIds} (<= 100) -> 204;
                                                         > 1000 protected in the org -> 400 "limit.exceeded"
   POST   /api/v2/recordings/deletionprotection      GC  {conversationIds} -> [{"id", "selfUri"}] of the protected ones
-  GET    /api/v2/sandbox/conversations              SANDBOX ?queueId=&userId=&from=&to=, paged (<= 100)
-                                                        -> {id, startTime, endTime, queueId, direction,
-                                                            participants [{purpose, userId, name, email}], transcript}
-  POST   /api/v2/audits/query                       SANDBOX answers inline with {"entities": [...], "total"};
-                                                        the real API creates an async query job (UNCONFIRMED details)
+  POST   /api/v2/audits/query                       GC  async query job (completes at once), see audit.py
+  GET    /api/v2/audits/query/{id}[/results]        GC  status / cursor-paged AuditLogMessage results
+  POST   /api/v2/audits/query/realtime              GC  page-numbered results
+  POST   /api/v2/analytics/conversations/details/query     GC  see analytics.py
+  POST   /api/v2/speechandtextanalytics/transcripts/search GC  see analytics.py
+  GET    /api/v2/sandbox/conversations              SANDBOX raw conversations ?queueId=&userId=&from=&to=, paged
 
-Every /api/v2 call needs `Authorization: Bearer <issued token>` (else 401 "bad.credentials").
-Errors are `{"message", "code", "status", "contextId"}`. Fault knobs (latency, 429, 503) apply
-to /api/v2 calls after authentication and are deterministic for a given seed and call order.
+Sandbox control endpoints (SANDBOX; never subject to faults, latency or request counting):
 
-Called by: tests and the demo. Imports only the stdlib and reconciler.sandbox siblings.
+  GET    /api/v2/sandbox/health                     no auth -> {"status": "ok", "requests": {path: count}}
+  GET    /api/v2/sandbox/faults                     -> {latencyMs, rate429, rate5xx, denyPermissions, malformed}
+  PUT    /api/v2/sandbox/faults                     same shape; keys present are set, absent keys unchanged;
+                                                        -> 200 the knobs now; bad value -> 400 naming the knob
+  DELETE /api/v2/sandbox/faults                     every knob off -> 200 the knobs now
+  POST   /api/v2/sandbox/mutate                     {collection: policies|queues|users|settings, id | name,
+                                                        changes {top-level merge}, changedBy} -> 200 the object,
+                                                        audited as changedBy from client "admin-console";
+                                                        unknown id/name -> 404; bad field -> 400 naming it
+  POST   /api/v2/sandbox/reset                      re-seed from the seed (faults and tokens kept)
+                                                        -> 200 {"status": "reset", "seed": n}
+
+Every /api/v2 call except health needs `Authorization: Bearer <issued token>` (else 401
+"bad.credentials"; see auth.py). Errors are `{"message", "code", "status", "contextId"}`. Fault knobs
+(faults.py) apply to /api/v2 calls after authentication; 429/503 draws are deterministic for a
+given seed and call order. `request_count` / health count requests by collection path
+(a `/{id}` route counts under its collection), /oauth/token included.
+
+Called by: tests, the demo and `recon sandbox` (through daemon.py). Imports only the stdlib and
+reconciler.sandbox siblings.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
-import random
 import re
-import secrets
-import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from reconciler.sandbox.store import POLICIES, QUEUES, USERS, SandboxStore
-from reconciler.sandbox.wire import ApiError, JsonObj, bad_request
+from reconciler.sandbox import analytics
+from reconciler.sandbox.audit import AuditQueries, realtime
+from reconciler.sandbox.auth import TokenIssuer
+from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.store import COLLECTIONS, POLICIES, QUEUES, USERS, SandboxStore
+from reconciler.sandbox.transport import Response, Server, json_response
+from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, not_found, require_object
 
-TOKEN_LIFETIME_S = 86400
-RETRY_AFTER_S = 1
-RATE_LIMIT_MESSAGE = f"Rate limit exceeded the maximum. Retry the request in [{RETRY_AFTER_S}] seconds"
+HEALTH = "/api/v2/sandbox/health"
 
 
 @dataclass(frozen=True)
@@ -70,14 +85,11 @@ Endpoint = Callable[[Request], tuple[int, Any]]
 
 
 @dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes | None
-    headers: dict[str, str]
-
-
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+class Route:
+    pattern: re.Pattern[str]
+    key: str  # the collection path it counts (and is permission-checked) under
+    methods: dict[str, Endpoint]
+    control: bool  # a sandbox control endpoint: no faults, latency or counting
 
 
 class GenesysSandbox:
@@ -96,13 +108,14 @@ class GenesysSandbox:
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        self.seed = seed
         self.store = SandboxStore(state_path, seed, client_id=client_id)
-        self._faults_lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self.latency_ms, self.rate_429, self.rate_5xx = latency_ms, rate_429, rate_5xx
-        self._tokens: dict[str, float] = {}
+        self.faults = Faults(seed, latency_ms=latency_ms, rate_429=rate_429, rate_5xx=rate_5xx)
+        self.audit_queries = AuditQueries()
+        self.auth = TokenIssuer(client_id, client_secret)
+        self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._routes = self._build_routes()
 
@@ -112,7 +125,7 @@ class GenesysSandbox:
         """Bind 127.0.0.1 on an OS-picked port, serve in a daemon thread, return the base URL."""
         if self._server is not None:
             return self.base_url
-        self._server = _Server(("127.0.0.1", 0), _Handler, self)
+        self._server = Server(("127.0.0.1", 0), self.handle)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="genesys-sandbox", daemon=True
         )
@@ -149,35 +162,65 @@ class GenesysSandbox:
     # -- knobs and out-of-band access -----------------------------------------------------------
 
     def set_faults(
-        self, *, rate_429: float | None = None, rate_5xx: float | None = None, latency_ms: int | None = None
+        self,
+        *,
+        rate_429: float | None = None,
+        rate_5xx: float | None = None,
+        latency_ms: int | None = None,
+        deny_permissions: Iterable[str] | None = None,
+        malformed: Mapping[str, str] | None = None,
     ) -> None:
-        with self._faults_lock:
-            if rate_429 is not None:
-                self.rate_429 = rate_429
-            if rate_5xx is not None:
-                self.rate_5xx = rate_5xx
-            if latency_ms is not None:
-                self.latency_ms = latency_ms
+        """Change fault knobs on a running (or stopped) sandbox; None leaves a knob as it is.
+
+        deny_permissions: permission names (faults.py table) whose endpoints answer 403.
+        malformed: {exact request path: "json" | "missing-field"}. Raises ValueError on bad values.
+        """
+        self.faults.set(
+            rate_429=rate_429,
+            rate_5xx=rate_5xx,
+            latency_ms=latency_ms,
+            deny_permissions=deny_permissions,
+            malformed=malformed,
+        )
 
     def mutate(self, collection: str, object_id: str, changes: dict[str, Any], changed_by: str) -> JsonObj:
         """Edit an object out of band, as `changed_by` in the admin console; audited under that user.
 
         collection: "policies" (or "mediaretentionpolicies"), "queues", "users" or "settings"
-        (object_id ignored). Raises KeyError for an unknown id, ValueError for an unknown collection.
+        (object_id ignored). Raises KeyError for an unknown id, ValueError for an unknown
+        collection or a platform-owned field in `changes`.
         """
         return self.store.mutate(collection, object_id, changes, changed_by)
+
+    def reset(self) -> None:
+        """Re-seed the org from the seed; audit query executions are dropped, faults and tokens kept."""
+        self.store.reset()
+        self.audit_queries.clear()
+
+    def add_bulk(self, queues: int, policies: int) -> None:
+        """Insert `queues` queues "bench-queue-00001".. and `policies` policies "bench-policy-0001"..
+
+        Direct store inserts (no HTTP, no audit entries, one save); policies' conditions.forQueues
+        reference 1-3 of the new queues. For benchmarks.
+        """
+        if queues < 0 or policies < 0:
+            raise ValueError("queues and policies must be >= 0")
+        self.store.add_bulk(queues, policies)
 
     @property
     def request_count(self) -> Counter[str]:
         """Requests received (including those answered 401/429/503), keyed by endpoint path prefix."""
-        with self._faults_lock:
+        with self._lock:
             return Counter(self._counts)
 
     # -- request handling ---------------------------------------------------------------------
 
-    def _build_routes(self) -> list[tuple[re.Pattern[str], str, dict[str, Endpoint]]]:
-        s = self.store
+    def _build_routes(self) -> list[Route]:
+        s, aq = self.store, self.audit_queries
         pol, que, usr = POLICIES.path, QUEUES.path, USERS.path
+        audits, sbx = "/api/v2/audits/query", "/api/v2/sandbox"
+        details = "/api/v2/analytics/conversations/details/query"
+        transcripts = "/api/v2/speechandtextanalytics/transcripts/search"
 
         def ok(value: Any) -> tuple[int, Any]:
             return 200, value
@@ -206,96 +249,105 @@ class GenesysSandbox:
                 "PUT": no_content(lambda r: s.set_protection(r.body, _protect_flag(r.query))),
                 "POST": lambda r: ok(s.query_protection(r.body)),
             }),
-            ("/api/v2/sandbox/conversations", "/api/v2/sandbox/conversations", {"GET": lambda r: ok(s.list_conversations(r.query))}),
-            ("/api/v2/audits/query", "/api/v2/audits/query", {"POST": lambda r: ok(s.query_audit(r.body))}),
+            (audits, audits, {"POST": lambda r: ok(aq.submit(r.body, s.audit_entries()))}),
+            (audits + "/realtime", audits, {"POST": lambda r: ok(realtime(r.body, s.audit_entries()))}),
+            (audits + "/{id}", audits, {"GET": lambda r: ok(aq.status(r.object_id))}),
+            (audits + "/{id}/results", audits, {"GET": lambda r: ok(aq.results(r.object_id, r.query))}),
+            (details, details, {"POST": lambda r: ok(analytics.query_conversations(r.body, s.conversations(), s.queue_names()))}),
+            (transcripts, transcripts, {"POST": lambda r: ok(analytics.search_transcripts(r.body, s.conversations()))}),
+            (sbx + "/conversations", sbx + "/conversations", {"GET": lambda r: ok(analytics.list_conversations(r.query, s.conversations()))}),
         ]  # fmt: skip
-        return [(re.compile("^" + p.replace("{id}", "(?P<id>[^/]+)") + "$"), key, m) for p, key, m in table]
+        control: list[tuple[str, str, dict[str, Endpoint]]] = [
+            (HEALTH, HEALTH, {"GET": lambda r: ok({"status": "ok", "requests": dict(self.request_count)})}),
+            (sbx + "/faults", sbx + "/faults", {
+                "GET": lambda r: ok(self.faults.to_json()),
+                "PUT": lambda r: ok(self.faults.update_from_json(r.body)),
+                "DELETE": lambda r: ok(self._clear_faults()),
+            }),
+            (sbx + "/mutate", sbx + "/mutate", {"POST": lambda r: ok(self._mutate_over_http(r.body))}),
+            (sbx + "/reset", sbx + "/reset", {"POST": lambda r: ok(self._reset_over_http())}),
+        ]  # fmt: skip
+
+        def compile_route(path: str, key: str, methods: dict[str, Endpoint], is_control: bool) -> Route:
+            pattern = re.compile("^" + path.replace("{id}", "(?P<id>[^/]+)") + "$")
+            return Route(pattern, key, methods, is_control)
+
+        return [compile_route(*row, False) for row in table] + [compile_route(*row, True) for row in control]
+
+    def _clear_faults(self) -> JsonObj:
+        self.faults.clear()
+        return self.faults.to_json()
+
+    def _reset_over_http(self) -> JsonObj:
+        self.reset()
+        return {"status": "reset", "seed": self.seed}
+
+    def _mutate_over_http(self, body: Any) -> JsonObj:
+        body = require_object(body)
+        collection, changes, changed_by = body.get("collection"), body.get("changes"), body.get("changedBy")
+        if collection not in (*COLLECTIONS, "mediaretentionpolicies"):
+            raise bad_request(f"collection must be one of {list(COLLECTIONS)}, got {collection!r}")
+        if not isinstance(changes, dict) or not changes:
+            raise bad_request("changes must be a non-empty JSON object")
+        if not isinstance(changed_by, str) or not changed_by.strip():
+            raise bad_request("changedBy is required (the person making the edit)")
+        object_id = body.get("id")
+        if collection != "settings":
+            name = body.get("name")
+            if not isinstance(object_id, str) and not isinstance(name, str):
+                raise bad_request("id or name is required")
+            if not isinstance(object_id, str):
+                try:
+                    object_id = self.store.find_id(collection, str(name))
+                except KeyError as exc:
+                    raise not_found(collection, f"named {name!r}") from exc
+        try:
+            return self.store.mutate(collection, str(object_id or ""), changes, changed_by)
+        except KeyError as exc:
+            raise not_found(collection, str(object_id)) from exc
+        except ValueError as exc:
+            raise bad_request(str(exc)) from exc
 
     def handle(self, method: str, target: str, headers: dict[str, str], raw_body: bytes) -> Response:
-        """Answer one HTTP request (transport-independent: the handler class only does I/O)."""
+        """Answer one HTTP request (transport-independent: transport.py only does I/O)."""
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
-        match = next(((m, key, eps) for rx, key, eps in self._routes if (m := rx.match(path))), None)
-        with self._faults_lock:
-            self._counts[match[1] if match else path] += 1
-            latency_ms = self.latency_ms
-        if latency_ms > 0:
-            time.sleep(latency_ms / 1000)
+        found = next(((m, route) for route in self._routes if (m := route.pattern.match(path))), None)
+        control = found is not None and found[1].control
+        if not control:
+            with self._lock:
+                self._counts[found[1].key if found else path] += 1
+            latency_s = self.faults.latency_s()
+            if latency_s > 0:
+                time.sleep(latency_s)
         try:
             if path == "/oauth/token":
-                return self._token(method, headers, raw_body)
+                return self.auth.token(method, headers, raw_body)
             if not path.startswith("/api/v2/"):
                 raise ApiError(404, "not.found", f"no resource at {path}")
-            self._authenticate(headers)
-            self._inject_fault()
-            if match is None:
+            if path != HEALTH:
+                self.auth.authenticate(headers)
+            if not control:
+                self.faults.inject(found[1].key if found else None, method)
+            if found is None:
                 raise ApiError(404, "not.found", f"no resource at {path}")
-            rx_match, _, endpoints = match
-            endpoint = endpoints.get(method)
+            rx_match, route = found
+            endpoint = route.methods.get(method)
             if endpoint is None:
                 raise ApiError(405, "method.not.allowed", f"HTTP {method} is not supported on {path}")
-            body = _parse_body(raw_body) if method in {"POST", "PUT", "PATCH"} else None
+            wants_body = method in {"POST", "PUT", "PATCH"} and (bool(raw_body.strip()) or not control)
+            body = _parse_body(raw_body) if wants_body else None
             status, payload = endpoint(Request(method, query, body, rx_match.groupdict().get("id") or ""))
         except ApiError as exc:
-            return _json(exc.status, exc.body(), exc.headers)
+            return json_response(exc.status, exc.body(), exc.headers)
         if payload is None:
             return Response(status, None, {})
-        return _json(status, payload)
-
-    def _token(self, method: str, headers: dict[str, str], raw_body: bytes) -> Response:
-        if method != "POST":
-            raise ApiError(405, "method.not.allowed", "use POST /oauth/token")
-        form = dict(parse_qsl(raw_body.decode("utf-8", "replace")))
-        if form.get("grant_type") != "client_credentials":
-            return _json(
-                400,
-                {
-                    "error": "unsupported_grant_type",
-                    "description": "only client_credentials",
-                    "error_description": "only client_credentials",
-                },
-            )
-        auth = headers.get("authorization", "")
-        try:
-            client_id, _, secret = (
-                base64.b64decode(auth.removeprefix("Basic ").strip(), validate=True).decode().partition(":")
-            )
-        except (ValueError, UnicodeDecodeError):
-            client_id = secret = ""
-        if not auth.startswith("Basic ") or (client_id, secret) != (self.client_id, self.client_secret):
-            return _json(
-                401,
-                {"error": "invalid_client", "description": "client not found", "error_description": "client not found"},
-            )
-        token = secrets.token_urlsafe(32)
-        with self._faults_lock:
-            self._tokens[token] = time.monotonic() + TOKEN_LIFETIME_S
-        return _json(200, {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_LIFETIME_S})
-
-    def _authenticate(self, headers: dict[str, str]) -> None:
-        auth = headers.get("authorization", "")
-        if not auth.lower().startswith("bearer "):
-            raise ApiError(401, "bad.credentials", "No authentication bearer token specified in authorization header.")
-        with self._faults_lock:
-            expiry = self._tokens.get(auth[7:].strip())
-        if expiry is None or expiry < time.monotonic():
-            raise ApiError(401, "bad.credentials", "Invalid login credentials.")
-
-    def _inject_fault(self) -> None:
-        with self._faults_lock:
-            rate_429, rate_5xx = self.rate_429, self.rate_5xx
-            if rate_429 <= 0 and rate_5xx <= 0:
-                return
-            draw = self._rng.random()
-        if draw < rate_429:
-            raise ApiError(
-                429, "too.many.requests.retry.after", RATE_LIMIT_MESSAGE, {"Retry-After": str(RETRY_AFTER_S)}
-            )
-        if draw < rate_429 + rate_5xx:
-            raise ApiError(
-                503, "service.unavailable", "The service is currently unavailable (sandbox fault injection)."
-            )
+        if not control:
+            raw, payload = self.faults.malform(path, payload)
+            if raw is not None:
+                return Response(status, raw, {"Content-Type": "application/json"})
+        return json_response(status, payload)
 
 
 def no_content(action: Callable[[Request], None]) -> Endpoint:
@@ -322,60 +374,3 @@ def _parse_body(raw: bytes) -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise bad_request(f"request body is not valid JSON: {exc}") from exc
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: GenesysSandbox
-    ) -> None:
-        super().__init__(address, handler)
-        self.sandbox = sandbox
-        self.open_connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def close_connections(self) -> None:
-        """Shut down kept-alive client connections so their handler threads end."""
-        with self.connections_lock:
-            conns = list(self.open_connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.open_connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.connections_lock:
-                self.server.open_connections.discard(self.connection)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length > 0 else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        response = self.server.sandbox.handle(self.command, self.path, headers, raw)
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if response.status != 204:
-            self.send_header("Content-Length", str(len(response.body or b"")))
-        self.end_headers()
-        if response.body and response.status != 204:
-            self.wfile.write(response.body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default stderr access log."""

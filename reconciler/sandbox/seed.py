@@ -3,7 +3,8 @@
 Everything derives from `random.Random(seed)` and a fixed epoch, never the clock, so two
 sandboxes built with the same seed hold identical ids, names and conversations.
 
-Called by: reconciler.sandbox.store (only when there is no state file). Imports only the stdlib.
+Called by: reconciler.sandbox.store (seed_state when there is no state file or on reset; bulk_* for
+add_bulk). Imports only the stdlib.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from reconciler.sandbox.wire import JsonObj, iso
 
 SEED_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
-USER_COUNT = 20
+USER_COUNT = 3  # random traders; the 17 EXAMPLE_PEOPLE come on top: a floor of 20
 CONVERSATION_COUNT = 300
 HOME_DIVISION_NAME = "Home"
 
@@ -30,7 +31,32 @@ LAST_NAMES = [
     "Kowalski", "Larsen", "Moreau", "Novak", "Okafor", "Petrov", "Quist", "Rossi", "Silva", "Tanaka",
     "Ueda", "Vargas", "Weber", "Yilmaz", "Zhang",
 ]  # fmt: skip
-DESKS = ["FX Spot Desk", "Rates Desk", "Equities Sales", "Commodities Desk", "Credit Trading"]
+# The people the example projects (manifests/examples) name in legal holds and collectors: they
+# must exist in the org for a plan against the sandbox to resolve them. (first, last, e-mail local part)
+EXAMPLE_PEOPLE = [
+    ("Ahmed", "Khan", "ahmed.khan"), ("Lena", "Berg", "lena.berg"), ("Omar", "Said", "omar.said"),
+    ("James", "O'Connor", "james.oconnor"), ("Priya", "Raman", "priya.raman"), ("Daniel", "Kim", "daniel.kim"),
+    ("Thomas", "Nguyen", "thomas.nguyen"), ("Hannah", "Cohen", "hannah.cohen"), ("Diego", "Ramirez", "diego.ramirez"),
+    ("Sofia", "Alvarez", "sofia.alvarez"), ("Olivia", "Brooks", "olivia.brooks"), ("Michael", "Weiss", "michael.weiss"),
+    ("Rachel", "Goldberg", "rachel.goldberg"), ("Grace", "Patel", "grace.patel"), ("Kevin", "Murphy", "kevin.murphy"),
+    ("Maria", "Chen", "maria.chen"), ("Nadia", "Fischer", "nadia.fischer"),
+]  # fmt: skip
+# Two desks, as the example projects declare them: the EU energy desk and the US FX desk. The
+# examples' service queues (customer-service, fx-client-services) are not seeded, so a first plan
+# both adopts existing queues and creates new ones.
+DESKS = {
+    "energy-desk-gas": "energy", "energy-desk-power": "energy", "energy-desk-carbon": "energy",
+    "fx-spot": "fx", "fx-forwards": "fx", "fx-options": "fx",
+}  # fmt: skip
+DESK_PEOPLE = {
+    "energy": {"ahmed.khan", "lena.berg", "omar.said", "olivia.brooks", "michael.weiss", "sofia.alvarez"},
+    "fx": {"james.oconnor", "priya.raman", "daniel.kim", "thomas.nguyen", "hannah.cohen", "diego.ramirez",
+           "rachel.goldberg", "grace.patel", "kevin.murphy"},
+}  # fmt: skip
+HISTORY_DAYS = 420
+"""Past conversations start up to this many days before SEED_EPOCH (back to September 2025)."""
+FLAGGED_PHRASES = ["guaranteed return", "private placement", "the fix", "WMR", "push it through"]
+"""Phrases the examples' legal holds search for; a few seeded transcripts contain one."""
 INSTRUMENTS = ["EUR/USD", "GBP/USD", "USD/JPY", "Bund Dec future", "UST 10y", "Brent Jan", "ACME 5y CDS", "VOD LN"]
 COUNTERPARTIES = ["Northwind Capital", "Contoso Asset Mgmt", "Fabrikam Pension Fund", "Tailspin Hedge", "Litware Bank"]
 
@@ -70,15 +96,16 @@ def seed_state(seed: int) -> dict[str, Any]:
 def _users(rng: random.Random) -> list[JsonObj]:
     firsts = rng.sample(FIRST_NAMES, USER_COUNT)
     lasts = rng.sample(LAST_NAMES, USER_COUNT)
+    people = [(f, la, f"{f.lower()}.{la.lower()}") for f, la in zip(firsts, lasts, strict=True)] + EXAMPLE_PEOPLE
     users = []
-    for first, last in zip(firsts, lasts, strict=True):
+    for first, last, local in people:
         user_id = seeded_uuid(rng)
         users.append(
             {
                 "id": user_id,
                 "name": f"{first} {last}",
-                "email": f"{first.lower()}.{last.lower()}@acme.example",
-                "username": f"{first.lower()}.{last.lower()}@acme.example",
+                "email": f"{local}@acme.example",
+                "username": f"{local}@acme.example",
                 "title": "Trader",
                 "department": "Markets",
                 "state": "active",
@@ -92,9 +119,12 @@ def _users(rng: random.Random) -> list[JsonObj]:
 def _queues(rng: random.Random, division: JsonObj, users: list[JsonObj]) -> list[JsonObj]:
     created = iso(SEED_EPOCH - timedelta(days=400))
     queues = []
-    for name in DESKS:
+    for name, desk in DESKS.items():
         queue_id = seeded_uuid(rng)
-        members = rng.sample(users, rng.randint(3, 8))
+        local = {u["email"].split("@")[0]: u for u in users}
+        regulars = [local[p] for p in sorted(DESK_PEOPLE[desk]) if p in local]
+        others = [u for u in users if u not in regulars]
+        members = rng.sample(regulars, min(len(regulars), rng.randint(3, 5))) + rng.sample(others, 1)
         queues.append(
             {
                 "id": queue_id,
@@ -121,7 +151,7 @@ def _conversations(rng: random.Random, queues: list[JsonObj], users: list[JsonOb
     for _ in range(CONVERSATION_COUNT):
         queue = rng.choice(queues)
         traders = rng.sample(queue["_memberIds"], rng.choice([1, 1, 1, 2]))
-        start = SEED_EPOCH - timedelta(seconds=rng.randint(0, 30 * 86400))
+        start = SEED_EPOCH - timedelta(seconds=rng.randint(0, HISTORY_DAYS * 86400))
         side, qty, instrument = rng.choice(["buy", "sell"]), rng.choice([5, 10, 25, 50, 100]), rng.choice(INSTRUMENTS)
         client = rng.choice(COUNTERPARTIES)
         trader = by_id[traders[0]]["name"].split()[0]
@@ -137,7 +167,75 @@ def _conversations(rng: random.Random, queues: list[JsonObj], users: list[JsonOb
                     for uid in traders
                 ]
                 + [{"purpose": "external", "name": client}],
-                "transcript": f"{client}: we'd like to {side} {qty}m {instrument}. {trader}: done, {side} {qty}m {instrument}, confirming now.",
+                "transcript": f"{client}: we'd like to {side} {qty}m {instrument}. {trader}: done, {side} {qty}m {instrument}, confirming now."
+                + (f" {trader}: between us, {rng.choice(FLAGGED_PHRASES)}." if rng.random() < 0.08 else ""),
             }
         )
     return sorted(out, key=lambda c: c["startTime"])
+
+
+def bulk_queues(division: JsonObj, count: int, first: int) -> list[JsonObj]:
+    """`count` benchmark queues named bench-queue-NNNNN, numbered from `first` + 1."""
+    rng = random.Random(f"bench-queues:{first}:{count}")
+    stamp = iso(SEED_EPOCH)
+    out = []
+    for n in range(first + 1, first + count + 1):
+        queue_id = seeded_uuid(rng)
+        out.append(
+            {
+                "id": queue_id,
+                "name": f"bench-queue-{n:05d}",
+                "description": "benchmark queue",
+                "division": dict(division),
+                "suppressInQueueCallRecording": n % 10 == 0,
+                "enableTranscription": n % 2 == 0,
+                "enableAudioMonitoring": False,
+                "memberCount": 0,
+                "dateCreated": stamp,
+                "dateModified": stamp,
+                "modifiedBy": "seed",
+                "createdBy": "seed",
+                "selfUri": f"/api/v2/routing/queues/{queue_id}",
+            }
+        )
+    return out
+
+
+def bulk_policies(queues: list[JsonObj], count: int, first: int) -> list[JsonObj]:
+    """`count` media retention policies bench-policy-NNNN, each for 1-3 of `queues` (if any)."""
+    rng = random.Random(f"bench-policies:{first}:{count}")
+    stamp = iso(SEED_EPOCH)
+    out = []
+    for n in range(first + 1, first + count + 1):
+        policy_id = seeded_uuid(rng)
+        chosen = rng.sample(queues, min(len(queues), rng.randint(1, 3)))
+        conditions: JsonObj = {
+            "forQueues": [{"id": q["id"], "name": q["name"], "selfUri": q["selfUri"]} for q in chosen],
+            "directions": ["INBOUND", "OUTBOUND"],
+            "mediaTypes": ["CALL"],
+        }
+        actions: JsonObj = {
+            "retainRecording": True,
+            "deleteRecording": False,
+            "alwaysDelete": False,
+            "retentionDuration": {
+                "archiveRetention": {"days": rng.choice([90, 180, 365]), "storageMedium": "CLOUDARCHIVE"},
+                "deleteRetention": {"days": rng.choice([1827, 2557])},
+            },
+        }
+        out.append(
+            {
+                "id": policy_id,
+                "name": f"bench-policy-{n:04d}",
+                "order": n,
+                "description": "benchmark policy",
+                "enabled": True,
+                "conditions": conditions,
+                "actions": actions,
+                "mediaPolicies": {"callPolicy": {"conditions": conditions, "actions": actions}},
+                "createdDate": stamp,
+                "modifiedDate": stamp,
+                "selfUri": f"/api/v2/recording/mediaretentionpolicies/{policy_id}",
+            }
+        )
+    return out

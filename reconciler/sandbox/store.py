@@ -1,13 +1,13 @@
 """The sandbox org's data: entities, recording settings, deletion protection, audit log, persistence.
 
 One re-entrant lock guards everything; every public method takes it, works on the in-memory
-dicts, appends audit entries for mutations, saves the state file (atomic temp + replace) when
-one is configured, and returns deep copies so callers never share mutable state.
+dicts, appends an audit entry (reconciler.sandbox.audit) for every create/update/delete, saves
+the state file (atomic temp + replace) when one is configured, and returns deep copies so
+callers never share mutable state.
 
-Audit entries follow the Genesys AuditLogMessage shape as far as it is known:
-`{id, eventDate, user {id, name}, client {id}, serviceName, level, action, status,
-entityType, entity {id, name}, changes [{property, oldValues [str], newValues [str]}]}`.
-The serviceName/entityType values below are UNCONFIRMED guesses at the real taxonomy.
+Who is audited: `user=None` (the default) is a call through the API, recorded as the OAuth
+client (user.id = client.id = client_id); a string is a person editing in the admin console
+(user = that person, client.id = "admin-console"). See audit.py for the serviceName/entityType table.
 
 Called by: reconciler.sandbox.genesys_server. Imports only the stdlib and its siblings.
 """
@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.sandbox.seed import seed_state
-from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, not_found, now_iso, page, parse_iso
+from reconciler.sandbox.audit import CONSOLE_CLIENT_ID, audit_entry, property_changes
+from reconciler.sandbox.seed import bulk_policies, bulk_queues, seed_state
+from reconciler.sandbox.wire import JsonObj, bad_request, not_found, now_iso, page, require_object
 
 API_USER = "recon-sandbox"
 PROTECTION_BATCH_LIMIT = 100
@@ -39,8 +40,8 @@ class Kind:
 
     key: str  # key in the state dict
     path: str  # collection path
-    entity_type: str  # audit entityType (UNCONFIRMED)
-    service_name: str  # audit serviceName (UNCONFIRMED)
+    entity_type: str  # audit entityType (UNCONFIRMED, see audit.py)
+    service_name: str  # audit serviceName (UNCONFIRMED, see audit.py)
     created_field: str
     modified_field: str
     platform_fields: tuple[str, ...]  # owned by the platform: a client cannot set them
@@ -49,8 +50,8 @@ class Kind:
 POLICIES = Kind(
     "policies",
     "/api/v2/recording/mediaretentionpolicies",
-    "MediaRetentionPolicy",
-    "Recording",
+    "Policy",
+    "Quality",
     "createdDate",
     "modifiedDate",
     ("id", "selfUri", "createdDate", "modifiedDate"),
@@ -66,6 +67,7 @@ QUEUES = Kind(
 )
 USERS = Kind("users", "/api/v2/users", "User", "Directory", "dateCreated", "dateModified", ("id", "selfUri"))
 KINDS = {"policies": POLICIES, "mediaretentionpolicies": POLICIES, "queues": QUEUES, "users": USERS}
+COLLECTIONS = ("policies", "queues", "users", "settings")
 QUEUE_DEFAULTS: JsonObj = {
     "description": "",
     "suppressInQueueCallRecording": False,
@@ -81,38 +83,24 @@ def _name_matches(name: str, pattern: str | None) -> bool:
     return fnmatch.fnmatchcase(name.lower(), pattern.lower())
 
 
-def _as_strings(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value if isinstance(value, str) else json.dumps(value, sort_keys=True)]
-
-
-def _changes(old: JsonObj, new: JsonObj) -> list[JsonObj]:
-    keys = sorted(set(old) | set(new))
-    return [
-        {"property": k, "oldValues": _as_strings(old.get(k)), "newValues": _as_strings(new.get(k))}
-        for k in keys
-        if old.get(k) != new.get(k)
-    ]
-
-
-def _require_object(body: Any) -> JsonObj:
-    if not isinstance(body, dict):
-        raise bad_request("request body must be a JSON object")
-    return body
-
-
 class SandboxStore:
     """All data of one sandbox org. Thread-safe; persistent when `state_path` is given."""
 
     def __init__(self, state_path: Path | None, seed: int, client_id: str = API_USER) -> None:
         self.lock = threading.RLock()
         self.state_path = state_path
+        self.seed = seed
         self.client_id = client_id
         if state_path is not None and state_path.exists():
             self.data: dict[str, Any] = json.loads(state_path.read_text(encoding="utf-8"))
         else:
             self.data = {"version": STATE_VERSION, **seed_state(seed)}
+            self._save()
+
+    def reset(self) -> None:
+        """Throw every change away: the org is re-seeded from `seed` (and saved)."""
+        with self.lock:
+            self.data = {"version": STATE_VERSION, **seed_state(self.seed)}
             self._save()
 
     # -- persistence and audit -------------------------------------------------------------
@@ -126,23 +114,24 @@ class SandboxStore:
         os.replace(tmp, self.state_path)
 
     def _audit(
-        self, user: str, action: str, service: str, entity_type: str, entity: JsonObj, changes: list[JsonObj]
+        self, user: str | None, action: str, service: str, entity_type: str, entity: JsonObj, changes: list[JsonObj]
     ) -> None:
+        """Append an AuditLogMessage: `user` None is the API client, a name is a console user."""
         self.data["audit"].append(
-            {
-                "id": str(uuid.uuid4()),
-                "eventDate": now_iso(),
-                "user": {"id": user, "name": user},
-                "client": {"id": self.client_id if user == API_USER else "admin-console"},
-                "serviceName": service,
-                "level": "USER",
-                "action": action,
-                "status": "SUCCESS",
-                "entityType": entity_type,
-                "entity": {"id": entity.get("id", ""), "name": entity.get("name", "")},
-                "changes": changes,
-            }
+            audit_entry(
+                user=self.client_id if user is None else user,
+                client_id=self.client_id if user is None else CONSOLE_CLIENT_ID,
+                service=service,
+                entity_type=entity_type,
+                action=action,
+                entity=entity,
+                changes=changes,
+            )
         )
+
+    def audit_entries(self) -> list[JsonObj]:
+        with self.lock:
+            return copy.deepcopy(list(self.data["audit"]))
 
     # -- generic entity collections ---------------------------------------------------------
 
@@ -167,8 +156,8 @@ class SandboxStore:
         with self.lock:
             return copy.deepcopy(self._get(kind, object_id))
 
-    def create(self, kind: Kind, body: Any, user: str = API_USER) -> JsonObj:
-        body = _require_object(body)
+    def create(self, kind: Kind, body: Any, user: str | None = None) -> JsonObj:
+        body = require_object(body)
         if not str(body.get("name", "")).strip():
             raise bad_request(f"{kind.entity_type} name is required")
         with self.lock:
@@ -176,22 +165,23 @@ class SandboxStore:
             obj = {k: v for k, v in body.items() if k not in kind.platform_fields}
             if kind is QUEUES:
                 obj = {**QUEUE_DEFAULTS, "division": self._home_division(), **obj}
-                obj.update(memberCount=0, modifiedBy=user, createdBy=user)
+                actor = self.client_id if user is None else user
+                obj.update(memberCount=0, modifiedBy=actor, createdBy=actor)
                 self.data["queueMembers"][object_id] = []
             obj.update({"id": object_id, kind.created_field: stamp, kind.modified_field: stamp})
             obj["selfUri"] = f"{kind.path}/{object_id}"
             self._coll(kind)[object_id] = obj
-            self._audit(user, "Create", kind.service_name, kind.entity_type, obj, _changes({}, obj))
+            self._audit(user, "Create", kind.service_name, kind.entity_type, obj, property_changes({}, obj))
             self._save()
             return copy.deepcopy(obj)
 
-    def replace(self, kind: Kind, object_id: str, body: Any, user: str = API_USER) -> JsonObj:
+    def replace(self, kind: Kind, object_id: str, body: Any, user: str | None = None) -> JsonObj:
         """PUT: the body replaces every client-owned field; platform-owned fields are kept.
 
         For queues, fields the client omits fall back to their defaults (the read-modify-write
         trap of the real API; UNCONFIRMED in detail) except `division`, which is kept.
         """
-        body = _require_object(body)
+        body = require_object(body)
         with self.lock:
             old = self._get(kind, object_id)
             new = {k: v for k, v in body.items() if k not in kind.platform_fields}
@@ -199,32 +189,32 @@ class SandboxStore:
                 new = {**QUEUE_DEFAULTS, "division": old.get("division"), **new}
             return self._store_update(kind, old, new, user)
 
-    def merge(self, kind: Kind, object_id: str, body: Any, user: str = API_USER) -> JsonObj:
+    def merge(self, kind: Kind, object_id: str, body: Any, user: str | None = None) -> JsonObj:
         """PATCH (and out-of-band edits): merge top-level keys into the stored object."""
-        body = _require_object(body)
+        body = require_object(body)
         with self.lock:
             old = self._get(kind, object_id)
             new = {**old, **{k: v for k, v in body.items() if k not in kind.platform_fields}}
             return self._store_update(kind, old, new, user)
 
-    def _store_update(self, kind: Kind, old: JsonObj, new: JsonObj, user: str) -> JsonObj:
+    def _store_update(self, kind: Kind, old: JsonObj, new: JsonObj, user: str | None) -> JsonObj:
         for field in kind.platform_fields:
             if field in old:
                 new[field] = old[field]
         new[kind.modified_field] = now_iso()
         if kind is QUEUES:
-            new["modifiedBy"] = user
+            new["modifiedBy"] = self.client_id if user is None else user
         self._coll(kind)[old["id"]] = new
-        self._audit(user, "Update", kind.service_name, kind.entity_type, new, _changes(old, new))
+        self._audit(user, "Update", kind.service_name, kind.entity_type, new, property_changes(old, new))
         self._save()
         return copy.deepcopy(new)
 
-    def delete(self, kind: Kind, object_id: str, user: str = API_USER) -> None:
+    def delete(self, kind: Kind, object_id: str, user: str | None = None) -> None:
         with self.lock:
             old = self._get(kind, object_id)
             del self._coll(kind)[object_id]
             self.data.get("queueMembers", {}).pop(object_id, None)
-            self._audit(user, "Delete", kind.service_name, kind.entity_type, old, _changes(old, {}))
+            self._audit(user, "Delete", kind.service_name, kind.entity_type, old, property_changes(old, {}))
             self._save()
 
     def _home_division(self) -> JsonObj:
@@ -236,14 +226,14 @@ class SandboxStore:
         with self.lock:
             return copy.deepcopy(dict(self.data["settings"]))
 
-    def put_settings(self, body: Any, user: str = API_USER, *, merge: bool = False) -> JsonObj:
-        body = _require_object(body)
+    def put_settings(self, body: Any, user: str | None = None, *, merge: bool = False) -> JsonObj:
+        body = require_object(body)
         with self.lock:
             old = dict(self.data["settings"])
             new = {**old, **body} if merge else dict(body)
             self.data["settings"] = new
             entity = {"id": "recordingsettings", "name": "Recording settings"}
-            self._audit(user, "Update", "Recording", "RecordingSettings", entity, _changes(old, new))
+            self._audit(user, "Update", "Quality", "RecordingSettings", entity, property_changes(old, new))
             self._save()
             return copy.deepcopy(new)
 
@@ -251,14 +241,14 @@ class SandboxStore:
 
     @staticmethod
     def _conversation_ids(body: Any) -> list[str]:
-        ids = _require_object(body).get("conversationIds")
+        ids = require_object(body).get("conversationIds")
         if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
             raise bad_request("conversationIds must be a list of conversation ids")
         if len(ids) > PROTECTION_BATCH_LIMIT:
             raise bad_request(f"at most {PROTECTION_BATCH_LIMIT} conversationIds per request, got {len(ids)}")
         return list(dict.fromkeys(ids))
 
-    def set_protection(self, body: Any, protect: bool, user: str = API_USER) -> None:
+    def set_protection(self, body: Any, protect: bool, user: str | None = None) -> None:
         ids = self._conversation_ids(body)
         with self.lock:
             current: list[str] = self.data["protected"]
@@ -300,67 +290,62 @@ class SandboxStore:
         with self.lock:
             return len(self.data["protected"])
 
-    # -- conversations (sandbox-only listing) -----------------------------------------------
+    # -- conversations and bulk estate -----------------------------------------------------------
 
-    def list_conversations(self, query: dict[str, str]) -> JsonObj:
-        start = parse_iso(query["from"]) if query.get("from") else None
-        end = parse_iso(query["to"]) if query.get("to") else None
-        queue_id, user_id = query.get("queueId"), query.get("userId")
+    def conversations(self) -> list[JsonObj]:
         with self.lock:
-            items = [
-                c
-                for c in self.data["conversations"]
-                if (not queue_id or c["queueId"] == queue_id)
-                and (not user_id or any(p.get("userId") == user_id for p in c["participants"]))
-                and (start is None or parse_iso(c["startTime"]) >= start)
-                and (end is None or parse_iso(c["startTime"]) < end)
-            ]
-            keep = ("queueId", "userId", "from", "to")
-            return copy.deepcopy(page(items, "/api/v2/sandbox/conversations", query, max_size=100, keep_params=keep))
+            return copy.deepcopy(list(self.data["conversations"]))
 
-    # -- audit query --------------------------------------------------------------------------
-
-    def query_audit(self, body: Any) -> JsonObj:
-        """Answer an audit query inline (the real API runs an async query job; UNCONFIRMED details)."""
-        body = _require_object(body)
-        interval, service = body.get("interval"), body.get("serviceName")
-        if not isinstance(interval, str) or interval.count("/") != 1:
-            raise bad_request("interval is required, as ISO-8601 'start/end'")
-        if not isinstance(service, str) or not service:
-            raise bad_request("serviceName is required")
-        lo, hi = (parse_iso(part) for part in interval.split("/"))
-        getters = {
-            "EntityId": lambda e: e["entity"]["id"],
-            "EntityType": lambda e: e["entityType"],
-            "UserId": lambda e: e["user"]["id"],
-            "Action": lambda e: e["action"],
-        }
-        filters = body.get("filters") or []
-        if not isinstance(filters, list):
-            raise bad_request("filters must be a list")
-        for f in filters:
-            if not isinstance(f, dict) or f.get("property") not in getters:
-                raise bad_request(f"unsupported filter {f!r}; supported properties: {sorted(getters)}")
+    def queue_names(self) -> dict[str, str]:
         with self.lock:
-            hits = [
-                e
-                for e in self.data["audit"]
-                if e["serviceName"] == service
-                and lo <= parse_iso(e["eventDate"]) < hi
-                and all(getters[f["property"]](e) == f.get("value") for f in filters)
-            ]
-            return {"entities": copy.deepcopy(hits), "total": len(hits)}
+            return {q["id"]: str(q.get("name", "")) for q in self.data["queues"].values()}
+
+    def add_bulk(self, queues: int, policies: int) -> None:
+        """Insert `queues` bench queues and `policies` bench policies directly: no audit, one save.
+
+        Numbering continues after bench objects already present. Each policy's conditions.forQueues
+        names 1-3 of the queues added by this call (or of the existing queues when none are added).
+        """
+        with self.lock:
+            start_q = sum(1 for q in self.data["queues"].values() if str(q.get("name", "")).startswith("bench-queue-"))
+            start_p = sum(
+                1 for p in self.data["policies"].values() if str(p.get("name", "")).startswith("bench-policy-")
+            )
+            new_queues = bulk_queues(self._home_division(), queues, start_q)
+            targets = new_queues or list(self.data["queues"].values())
+            new_policies = bulk_policies(copy.deepcopy(targets), policies, start_p)
+            self.data["queues"].update({q["id"]: q for q in new_queues})
+            self.data["queueMembers"].update({q["id"]: [] for q in new_queues})
+            self.data["policies"].update({p["id"]: p for p in new_policies})
+            self._save()
 
     # -- out-of-band edits ------------------------------------------------------------------
 
+    def find_id(self, collection: str, name: str) -> str:
+        """The id of the one object of `collection` called `name` (case-insensitive). KeyError if none."""
+        kind = KINDS[collection]
+        with self.lock:
+            ids = [str(o["id"]) for o in self._coll(kind).values() if str(o.get("name", "")).lower() == name.lower()]
+        if len(ids) != 1:
+            raise KeyError(f"{collection} named {name!r}: {len(ids)} found")
+        return ids[0]
+
     def mutate(self, collection: str, object_id: str, changes: dict[str, Any], changed_by: str) -> JsonObj:
-        """Apply `changes` (top-level merge) as a person in the admin console would."""
+        """Apply `changes` (top-level merge) as `changed_by` would in the admin console.
+
+        collection: one of COLLECTIONS (or "mediaretentionpolicies"); object_id is ignored for
+        "settings". Raises ValueError for an unknown collection or a platform-owned key in
+        `changes`, KeyError for an unknown id.
+        """
         if collection == "settings":
             return self.put_settings(changes, changed_by, merge=True)
         kind = KINDS.get(collection)
         if kind is None:
-            raise ValueError(f"unknown collection {collection!r}; one of {sorted([*KINDS, 'settings'])}")
-        try:
+            raise ValueError(f"unknown collection {collection!r}; one of {list(COLLECTIONS)}")
+        owned = sorted(set(changes) & set(kind.platform_fields))
+        if owned:
+            raise ValueError(f"changes.{owned[0]} is owned by the platform and cannot be edited")
+        with self.lock:
+            if object_id not in self._coll(kind):
+                raise KeyError(f"{collection} {object_id} not found")
             return self.merge(kind, object_id, changes, changed_by)
-        except ApiError as exc:
-            raise KeyError(f"{collection} {object_id} not found") from exc

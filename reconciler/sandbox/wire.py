@@ -2,6 +2,7 @@
 
 Shapes follow the Genesys Cloud Platform API v2 (see ../shared/REFERENCES.md §1):
 - errors: `{"message", "code", "status", "contextId"}` (the real API may add `details`/`errors`);
+  a 403 for a missing permission adds `messageParams {"permissions": [...]}`;
 - paging: `{entities, pageSize, pageNumber, total, pageCount, firstUri, selfUri, lastUri,
   nextUri (absent on the last page), previousUri (absent on the first page)}`; URIs are
   path + query, relative to the API base, as the real API returns them.
@@ -24,15 +25,23 @@ JsonObj = dict[str, Any]
 class ApiError(Exception):
     """An HTTP error answer in the Genesys error shape."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        extra: JsonObj | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}
 
     def body(self) -> JsonObj:
-        return error_body(self.status, self.code, self.message)
+        return {**error_body(self.status, self.code, self.message), **self.extra}
 
 
 def error_body(status: int, code: str, message: str) -> JsonObj:
@@ -45,6 +54,33 @@ def not_found(what: str, object_id: str) -> ApiError:
 
 def bad_request(message: str, code: str = "bad.request") -> ApiError:
     return ApiError(400, code, message)
+
+
+def missing_permissions(permissions: Sequence[str]) -> ApiError:
+    """Genesys's 403 for a client whose role lacks a permission."""
+    names = list(permissions)
+    return ApiError(
+        403,
+        "missing.permissions",
+        f"You are missing the following permission(s): {', '.join(names)}",
+        extra={"messageParams": {"permissions": names}},
+    )
+
+
+def require_object(body: Any, what: str = "request body") -> JsonObj:
+    if not isinstance(body, dict):
+        raise bad_request(f"{what} must be a JSON object")
+    return body
+
+
+def parse_interval(value: Any, field: str = "interval") -> tuple[datetime, datetime]:
+    """An ISO-8601 interval `start/end` (both full timestamps). Raises ApiError 400 naming `field`."""
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise bad_request(f"{field} is required, as ISO-8601 'start/end'")
+    start, end = (parse_iso(part) for part in value.split("/"))
+    if end <= start:
+        raise bad_request(f"{field} must end after it starts")
+    return start, end
 
 
 def iso(dt: datetime) -> str:

@@ -439,3 +439,30 @@ def test_secrets_pasted_on_the_platform_never_reach_the_plan(tmp_path: Path) -> 
     assert rig.actions(plan) == {"CollectorTopology/floor-collectors": "update"}
     assert token not in plan.dumps()
     assert "<redacted>" in plan.dumps()
+
+
+def test_rename_on_a_platform_that_cannot_rename_is_a_replace_that_moves_the_state_record(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.converge()
+    old_id = rig.store.ids("Queue")["back-office"]
+    rig.edit("metadata: {name: back-office}", "metadata: {name: back-office-2, renamedFrom: [back-office]}")
+    plan = rig.plan()
+    entry = next(c for c in plan.changes if c.address == "Queue/back-office-2")
+    assert entry.action is Action.REPLACE and entry.moved_from == "Queue/back-office"
+    assert "renamed from back-office" in entry.reason and entry.id == old_id
+    assert all(c.address != "Queue/back-office" for c in plan.changes), "the old name is not an orphan"
+    assert rig.apply(plan).ok
+    resources = rig.backend.read().resources
+    assert "Queue/back-office" not in resources and "Queue/back-office-2" in resources
+    assert set(rig.store.ids("Queue")) == {"rates-desk", "back-office-2"}
+    assert not rig.plan().has_changes
+
+
+def test_rename_without_renamedFrom_is_a_create_and_an_orphan(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.converge()
+    rig.edit("metadata: {name: back-office}", "metadata: {name: back-office-2}")
+    plan = rig.plan()
+    actions = {c.address: c.action.value for c in plan.changes}
+    assert actions["Queue/back-office-2"] == "create" and actions["Queue/back-office"] == "no-op"
+    assert next(c for c in plan.changes if c.address == "Queue/back-office").orphaned

@@ -3,11 +3,12 @@ attributes, read-modify-write bodies that keep unmanaged fields, and the safety 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 
-from reconciler.providers.base import Action, ProposedChange, Safety
+from reconciler.providers.base import Action, ProposedChange, ProviderError, Safety
 from reconciler.providers.genesys.holds import ORG_PROTECTION_LIMIT, batches, classify_hold, interval
 from reconciler.providers.genesys.policies import (
     attributes_from_wire,
@@ -108,8 +109,6 @@ def test_wire_round_trip_and_read_modify_write_keeps_console_fields() -> None:
 
 
 def test_a_queue_that_does_not_exist_is_a_clear_error() -> None:
-    from reconciler.providers.base import ProviderError
-
     with pytest.raises(ProviderError, match="carbon"):
         wire_from_attributes("mifid2", {"queues": ["carbon"]}, {})
 
@@ -270,6 +269,4 @@ def test_protection_calls_carry_at_most_100_ids() -> None:
     ],
 )
 def test_hold_interval(scope: dict[str, Any], expected: str) -> None:
-    import datetime as dt
-
     assert interval(scope, dt.date(2026, 11, 21)) == expected

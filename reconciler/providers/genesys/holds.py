@@ -171,16 +171,14 @@ class LegalHoldProvider:
                 )
             predicates += [{"dimension": "userId", "value": user_ids[u.lower()], "operator": "matches"} for u in users]
         if queues:
+            # A queue the manifests declare but the platform does not have yet (this plan
+            # creates it) has had no calls: it adds nothing until a later plan.
             queue_ids = await self.directory.queue_ids()
-            unknown = [q for q in queues if q not in queue_ids]
-            if unknown:
-                raise ProviderError(
-                    f"LegalHold/{name}: queue {', '.join(unknown)} does not exist on Genesys Cloud",
-                    next_step="apply the Queue first, or fix scope.queues",
-                )
-            predicates += [{"dimension": "queueId", "value": queue_ids[q], "operator": "matches"} for q in queues]
+            predicates += [
+                {"dimension": "queueId", "value": queue_ids[q], "operator": "matches"} for q in queues if q in queue_ids
+            ]
         found: set[str] = set()
-        if predicates or not terms:
+        if predicates or not (users or queues or terms):
             found |= await self._details(span, predicates)
         for term in terms:
             found |= await self._search(span, str(term))

@@ -1,0 +1,201 @@
+"""`recon sandbox`: run the embedded estate on loopback.
+
+    recon sandbox up [--latency-ms N] [--rate-429 F] [--rate-5xx F]   start it (idempotent)
+    recon sandbox status [--json]                                     where it listens, credentials
+    recon sandbox down                                                stop it (idempotent)
+    recon sandbox reset                                               stop it and forget its state
+    recon sandbox mutate COLLECTION NAME --set KEY=VALUE ... [--by EMAIL]
+                                                                      change an object "by hand"
+
+Every command works on PROJECT_DIR/.recon/sandbox/ (endpoints.json, genesys.json,
+sandbox.log). The credentials printed are the sandbox's fixed test credentials, not secrets.
+Exit 0 on success, 1 on error (with what to do next).
+
+Called by: reconciler.cli (registered on the group at import).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.common import cli, fail
+from reconciler.errors import ReconError, UsageError
+from reconciler.sandbox import process
+from reconciler.sandbox.process import COLLECTIONS, DEFAULT_CHANGED_BY, Status
+
+SANDBOX_DIR = Path(".recon") / "sandbox"
+
+_project_dir = click.option(
+    "--project-dir",
+    "project_dir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="The project folder; the sandbox lives in its .recon/sandbox/.",
+)
+
+
+def sandbox_dir(project_dir: str) -> Path:
+    return Path(project_dir).resolve() / SANDBOX_DIR
+
+
+def _service_line(name: str, entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return f"  {name:<11} ?"
+    if "url" in entry:
+        return f"  {name:<11} {entry['url']}"
+    return f"  {name:<11} {entry.get('status', '?')}: {entry.get('reason', '')}".rstrip(": ")
+
+
+def _credential_lines(services: dict[str, Any]) -> list[str]:
+    lines = []
+    genesys = services.get("genesys")
+    if isinstance(genesys, dict) and "url" in genesys:
+        lines.append(
+            f"  genesys  client id {genesys.get('clientId')}  client secret {genesys.get('clientSecret')}"
+            f"  region {genesys.get('region')}  (token: POST {genesys.get('loginUrl')}/oauth/token)"
+        )
+    s3 = services.get("s3")
+    if isinstance(s3, dict) and "url" in s3:
+        lines.append(
+            f"  s3       access key id {s3.get('accessKeyId')}  secret access key {s3.get('secretAccessKey')}"
+            f"  region {s3.get('region')}"
+        )
+    return lines
+
+
+def _describe(current: Status) -> str:
+    if current.endpoints is None:
+        lines = [f"sandbox: not running ({current.directory})"]
+        if current.stale_removed:
+            lines.append("  removed a stale endpoints.json left by a sandbox that is no longer running")
+        lines.append("  next: start it with `recon sandbox up`")
+        return "\n".join(lines) + "\n"
+    endpoints = current.endpoints
+    services = dict(endpoints.services)
+    lines = [
+        f"sandbox: running (pid {endpoints.pid}, since {endpoints.started}) in {current.directory}",
+        f"  {'service':<11} endpoint or status",
+        *(_service_line(name, entry) for name, entry in services.items()),
+        "test credentials (fixed, not secrets):",
+        *_credential_lines(services),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@cli.group("sandbox")
+def sandbox_group() -> None:
+    """The embedded estate on loopback: a Genesys-Cloud-compatible API and S3."""
+
+
+@sandbox_group.command("up")
+@_project_dir
+@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True, help="Delay per API call.")
+@click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share answered 429.")
+@click.option("--rate-5xx", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share answered 503.")
+def sandbox_up(project_dir: str, latency_ms: int, rate_429: float, rate_5xx: float) -> None:
+    """Start the sandbox in the background (does nothing if it is already running)."""
+    directory = sandbox_dir(project_dir)
+    try:
+        was = process.status(directory)
+        endpoints = process.up(directory, latency_ms=latency_ms, rate_429=rate_429, rate_5xx=rate_5xx)
+    except ReconError as error:
+        fail(error)
+        return
+    if was.endpoints is not None:
+        click.echo(f"sandbox: already running (pid {endpoints.pid}); fault options unchanged")
+    click.echo(_describe(Status(directory, True, endpoints)), nl=False)
+    click.echo(f"log: {directory / 'sandbox.log'}")
+    click.echo("stop it with `recon sandbox down`" + _project_flag(project_dir))
+
+
+def _project_flag(project_dir: str) -> str:
+    return "" if project_dir == "." else f" (with --project-dir {project_dir})"
+
+
+@sandbox_group.command("status")
+@_project_dir
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable: running, pid, dir, services.")
+def sandbox_status(project_dir: str, as_json: bool) -> None:
+    """Whether the sandbox runs, where each service listens, and the test credentials."""
+    try:
+        current = process.status(sandbox_dir(project_dir))
+    except ReconError as error:
+        fail(error)
+        return
+    if as_json:
+        click.echo(json.dumps(current.to_json(), indent=2))
+    else:
+        click.echo(_describe(current), nl=False)
+
+
+@sandbox_group.command("down")
+@_project_dir
+def sandbox_down(project_dir: str) -> None:
+    """Stop the sandbox. Its Genesys org is kept for the next `up` (S3 buckets are not)."""
+    try:
+        stopped = process.down(sandbox_dir(project_dir))
+    except ReconError as error:
+        fail(error)
+        return
+    click.echo("sandbox: stopped" if stopped else "sandbox: was not running")
+
+
+@sandbox_group.command("reset")
+@_project_dir
+def sandbox_reset(project_dir: str) -> None:
+    """Stop the sandbox and delete its state; the next `up` starts from the seed."""
+    directory = sandbox_dir(project_dir)
+    try:
+        removed = process.reset(directory)
+    except ReconError as error:
+        fail(error)
+        return
+    names = ", ".join(path.name for path in removed) or "nothing to remove"
+    click.echo(f"sandbox: reset ({names}); `recon sandbox up` starts from the seed")
+
+
+def _parse_assignments(assignments: tuple[str, ...]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--set {assignment!r} is not KEY=VALUE", next_step="write e.g. --set description=edited")
+        try:
+            changes[key.strip()] = json.loads(text)
+        except ValueError:
+            changes[key.strip()] = text
+    return changes
+
+
+@sandbox_group.command("mutate")
+@click.argument("collection", type=click.Choice(COLLECTIONS))
+@click.argument("name")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    required=True,
+    metavar="KEY=VALUE",
+    help="A field to change (repeatable); VALUE is JSON when it parses, else a string.",
+)
+@click.option("--by", "changed_by", default=DEFAULT_CHANGED_BY, show_default=True, help="Who the audit log names.")
+@_project_dir
+def sandbox_mutate(collection: str, name: str, assignments: tuple[str, ...], changed_by: str, project_dir: str) -> None:
+    """Change one object out of band, as a person in the admin console would (to see drift).
+
+    NAME is the object's name (ignored for settings).
+    """
+    try:
+        changes = _parse_assignments(assignments)
+        result = process.mutate(sandbox_dir(project_dir), collection, name, changes, changed_by=changed_by)
+    except ReconError as error:
+        fail(error)
+        return
+    click.echo(f"sandbox: changed {collection} {name!r} as {changed_by}: {', '.join(sorted(changes))}")
+    if result is not None:
+        click.echo(json.dumps(result, indent=2))

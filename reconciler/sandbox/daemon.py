@@ -1,0 +1,229 @@
+"""The sandbox daemon: the embedded estate's servers in one foreground process.
+
+    python -m reconciler.sandbox serve --dir DIR [--latency-ms N] [--rate-429 F] [--rate-5xx F]
+
+starts, on loopback:
+
+- the Genesys-Cloud-API-compatible server (GenesysSandbox), its org persisted in
+  DIR/genesys.json so it survives restarts;
+- an S3 emulator (moto's ThreadedMotoServer) when moto is installed; its buckets live in
+  memory and are gone when the daemon stops;
+
+then writes DIR/endpoints.json (atomically) saying where each service listens and with which
+test credentials, and serves until SIGTERM or SIGINT. On the way out it stops the servers
+and removes endpoints.json (only if the file is still its own). Log lines go to
+DIR/sandbox.log. Services that later issues add (TradeSense WBA, market data) are listed as
+"not-built" so that clients can tell "absent by design" from "failed to start".
+
+Called by: reconciler.sandbox.__main__ (and so by reconciler.sandbox.process.up, which spawns
+it detached). Imports only the stdlib, optionally moto, and reconciler.sandbox siblings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+from reconciler.sandbox.genesys_server import GenesysSandbox
+
+ENDPOINTS_FILE = "endpoints.json"
+LOCK_FILE = ".daemon.lock"
+EXIT_FOLDER_TAKEN = 75  # another daemon holds DIR's lock (EX_TEMPFAIL)
+GENESYS_STATE_FILE = "genesys.json"
+LOG_FILE = "sandbox.log"
+
+CLIENT_ID = "recon-sandbox"
+CLIENT_SECRET = "sandbox-secret"
+GENESYS_REGION = "sandbox"
+S3_ACCESS_KEY = "testing"
+S3_SECRET_KEY = "testing"
+S3_REGION = "eu-west-1"
+S3_START_TIMEOUT_S = 10.0
+
+NOT_BUILT: dict[str, dict[str, str]] = {
+    "tradesense": {"status": "not-built", "reason": "arrives with capture verification (issue 7)"},
+    "marketdata": {"status": "not-built", "reason": "arrives with the runtime (issue 6)"},
+}
+
+log = logging.getLogger("reconciler.sandbox.daemon")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `serve` was asked for: the folder and the Genesys fault knobs."""
+
+    directory: Path
+    latency_ms: int = 0
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write `payload` as JSON to `path` so that readers see the old file or the new, never half."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _start_s3() -> tuple[_Stoppable | None, dict[str, Any]]:
+    """Start moto's S3 server on 127.0.0.1, port picked by the OS; (server, endpoints entry)."""
+    try:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 (optional dependency)
+    except ImportError as error:
+        return None, {"status": "unavailable", "reason": f"moto is not installed ({error.name or error})"}
+    # Port 0 is safe: ThreadedMotoServer binds in its thread and get_host_and_port() reads the
+    # bound address back. Its start() waits without a timeout for a bind that may have
+    # failed, so run it in a helper thread and give up after a bound wait.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            server.start()
+        except Exception as error:  # pragma: no cover - moto failing inside start()
+            failure.append(error)
+
+    starter = threading.Thread(target=start, name="s3-sandbox-start", daemon=True)
+    starter.start()
+    starter.join(S3_START_TIMEOUT_S)
+    if starter.is_alive() or failure:
+        reason = f"moto server did not start: {failure[0]}" if failure else "moto server did not bind in time"
+        return None, {"status": "unavailable", "reason": reason}
+    try:
+        host, port = server.get_host_and_port()
+    except AssertionError:  # pragma: no cover - bind failed in moto's own thread
+        return None, {"status": "unavailable", "reason": "moto server did not bind"}
+    entry = {
+        "url": f"http://{host}:{port}",
+        "accessKeyId": S3_ACCESS_KEY,
+        "secretAccessKey": S3_SECRET_KEY,
+        "region": S3_REGION,
+    }
+    return server, entry
+
+
+def _read_owner(path: Path) -> int | None:
+    try:
+        pid = json.loads(path.read_text(encoding="utf-8")).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def _configure_logging(directory: Path) -> None:
+    handler = logging.FileHandler(directory / LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def serve(options: ServeOptions) -> int:
+    """Run the sandbox in the foreground until SIGTERM/SIGINT; the process exit code."""
+    directory = options.directory
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"sandbox: cannot use {directory} as the sandbox folder: {error}", flush=True)
+        return 1
+    _configure_logging(directory)
+    endpoints_path = directory / ENDPOINTS_FILE
+    # One daemon per folder: the lock is held for the process's life (the OS drops it on exit).
+    lock = (directory / LOCK_FILE).open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        log.warning("another sandbox daemon (pid %s) already serves %s", _read_owner(endpoints_path), directory)
+        lock.close()
+        return EXIT_FOLDER_TAKEN
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    log.info(
+        "starting in %s (latency %d ms, 429 rate %s, 5xx rate %s)",
+        directory,
+        options.latency_ms,
+        options.rate_429,
+        options.rate_5xx,
+    )
+    genesys = GenesysSandbox(
+        directory / GENESYS_STATE_FILE,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        latency_ms=options.latency_ms,
+        rate_429=options.rate_429,
+        rate_5xx=options.rate_5xx,
+    )
+    servers: list[_Stoppable] = []
+    try:
+        url = genesys.start()
+        servers.append(genesys)
+        log.info("genesys sandbox listening on %s", url)
+        s3, s3_entry = _start_s3()
+        if s3 is not None:
+            servers.append(s3)
+            log.info("s3 sandbox (moto) listening on %s", s3_entry["url"])
+        else:
+            log.warning("s3 sandbox unavailable: %s", s3_entry["reason"])
+        document: dict[str, Any] = {
+            "pid": os.getpid(),
+            "started": utc_now_iso(),
+            "services": {
+                "genesys": {
+                    "url": url,
+                    "loginUrl": url,
+                    "clientId": CLIENT_ID,
+                    "clientSecret": CLIENT_SECRET,
+                    "region": GENESYS_REGION,
+                    "faults": {
+                        "latencyMs": options.latency_ms,
+                        "rate429": options.rate_429,
+                        "rate5xx": options.rate_5xx,
+                    },
+                },
+                "s3": s3_entry,
+                **NOT_BUILT,
+            },
+        }
+        write_json_atomic(endpoints_path, document)
+        log.info("ready; endpoints in %s", endpoints_path)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        for server in reversed(servers):
+            try:
+                server.stop()
+            except Exception:  # one failing server must not keep the others running
+                log.exception("error while stopping %s", type(server).__name__)
+        if _read_owner(endpoints_path) == os.getpid():
+            with contextlib.suppress(FileNotFoundError):
+                endpoints_path.unlink()
+        log.info("stopped")
+        lock.close()
+    return 0
