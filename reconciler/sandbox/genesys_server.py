@@ -36,6 +36,7 @@ Sandbox control endpoints (SANDBOX; never subject to faults, latency or request 
                                                         audited as changedBy from client "admin-console";
                                                         unknown id/name -> 404; bad field -> 400 naming it
   POST   /api/v2/sandbox/reset                      re-seed from the seed (faults and tokens kept)
+  POST   /api/v2/sandbox/conversations              calls that just happened {queue, users, startTime?, transcript?, count?}
                                                         -> 200 {"status": "reset", "seed": n}
 
 Every /api/v2 call except health needs `Authorization: Bearer <issued token>` (else 401
@@ -255,7 +256,10 @@ class GenesysSandbox:
             (audits + "/{id}/results", audits, {"GET": lambda r: ok(aq.results(r.object_id, r.query))}),
             (details, details, {"POST": lambda r: ok(analytics.query_conversations(r.body, s.conversations(), s.queue_names()))}),
             (transcripts, transcripts, {"POST": lambda r: ok(analytics.search_transcripts(r.body, s.conversations()))}),
-            (sbx + "/conversations", sbx + "/conversations", {"GET": lambda r: ok(analytics.list_conversations(r.query, s.conversations()))}),
+            (sbx + "/conversations", sbx + "/conversations", {
+                "GET": lambda r: ok(analytics.list_conversations(r.query, s.conversations())),
+                "POST": lambda r: ok(s.add_conversations(r.body)),
+            }),
         ]  # fmt: skip
         control: list[tuple[str, str, dict[str, Endpoint]]] = [
             (HEALTH, HEALTH, {"GET": lambda r: ok({"status": "ok", "requests": dict(self.request_count)})}),

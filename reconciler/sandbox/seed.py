@@ -117,7 +117,7 @@ def _users(rng: random.Random) -> list[JsonObj]:
 
 
 def _queues(rng: random.Random, division: JsonObj, users: list[JsonObj]) -> list[JsonObj]:
-    created = iso(SEED_EPOCH - timedelta(days=400))
+    created = iso(SEED_EPOCH - timedelta(days=HISTORY_DAYS + 80))
     queues = []
     for name, desk in DESKS.items():
         queue_id = seeded_uuid(rng)

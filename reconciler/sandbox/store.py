@@ -21,12 +21,13 @@ import os
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from reconciler.sandbox.audit import CONSOLE_CLIENT_ID, audit_entry, property_changes
 from reconciler.sandbox.seed import bulk_policies, bulk_queues, seed_state
-from reconciler.sandbox.wire import JsonObj, bad_request, not_found, now_iso, page, require_object
+from reconciler.sandbox.wire import JsonObj, bad_request, iso, not_found, now_iso, page, parse_iso, require_object
 
 API_USER = "recon-sandbox"
 PROTECTION_BATCH_LIMIT = 100
@@ -295,6 +296,50 @@ class SandboxStore:
     def conversations(self) -> list[JsonObj]:
         with self.lock:
             return copy.deepcopy(list(self.data["conversations"]))
+
+    def add_conversations(self, body: Any) -> JsonObj:
+        """Sandbox-only: calls that just happened, e.g. for a hold's autoExtend or a benchmark.
+
+        Body {queue: name, users: [e-mail], startTime?: ISO (default now), transcript?: str,
+        count?: int (default 1, at most 5000)} -> {"conversations": [ids]}."""
+        body = require_object(body)
+        count = body.get("count", 1)
+        if not isinstance(count, int) or not 1 <= count <= 5000:
+            raise bad_request("count must be an integer from 1 to 5000")
+        users = body.get("users") or []
+        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+            raise bad_request("users must be a list of e-mail addresses")
+        start = parse_iso(str(body["startTime"])) if body.get("startTime") else datetime.now(UTC)
+        with self.lock:
+            queue = next((q for q in self.data["queues"].values() if q.get("name") == body.get("queue")), None)
+            if queue is None:
+                raise bad_request(f"queue {body.get('queue')!r} does not exist")
+            by_mail = {str(u.get("email", "")).lower(): u for u in self.data["users"].values()}
+            missing = [u for u in users if u.lower() not in by_mail]
+            if missing:
+                raise bad_request(f"users {missing} do not exist")
+            agents = [by_mail[u.lower()] for u in users]
+            made = []
+            for n in range(count):
+                began = start + timedelta(seconds=n)
+                made.append(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "startTime": iso(began),
+                        "endTime": iso(began + timedelta(seconds=60)),
+                        "queueId": queue["id"],
+                        "direction": "inbound",
+                        "participants": [
+                            {"purpose": "agent", "userId": a["id"], "name": a["name"], "email": a["email"]}
+                            for a in agents
+                        ]
+                        + [{"purpose": "external", "name": "Sandbox Caller"}],
+                        "transcript": str(body.get("transcript") or "Sandbox Caller: hello. Trader: hello."),
+                    }
+                )
+            self.data["conversations"].extend(made)
+            self._save()
+            return {"conversations": [c["id"] for c in made]}
 
     def queue_names(self) -> dict[str, str]:
         with self.lock:

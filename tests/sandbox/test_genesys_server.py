@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
+import ssl
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,15 @@ import httpx
 import pytest
 
 from reconciler.sandbox import GenesysSandbox
+from reconciler.sandbox.seed import CONVERSATION_COUNT, DESKS, EXAMPLE_PEOPLE, SEED_EPOCH, USER_COUNT
+from reconciler.sandbox.wire import iso
+
+# Plain-HTTP loopback: one shared TLS context spares httpx loading the CA bundle per client.
+TLS = ssl.create_default_context()
+post = functools.partial(httpx.post, verify=TLS)
+get = functools.partial(httpx.get, verify=TLS)
+put = functools.partial(httpx.put, verify=TLS)
+
 
 POLICIES = "/api/v2/recording/mediaretentionpolicies"
 QUEUES = "/api/v2/routing/queues"
@@ -23,12 +35,12 @@ def basic(client_id: str, secret: str) -> str:
 
 
 def login(base_url: str, client_id: str = "recon-sandbox", secret: str = "sandbox-secret") -> httpx.Client:
-    token = httpx.post(
+    token = post(
         f"{base_url}/oauth/token",
         data={"grant_type": "client_credentials"},
         headers={"Authorization": basic(client_id, secret)},
     ).json()["access_token"]
-    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"})
+    return httpx.Client(base_url=base_url, verify=TLS, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture
@@ -62,15 +74,23 @@ def audit(api: httpx.Client, service: str, entity_id: str) -> list[dict[str, Any
     }
     response = api.post("/api/v2/audits/query", json=body)
     assert response.status_code == 200, response.text
-    entities: list[dict[str, Any]] = response.json()["entities"]
-    return entities
+    assert response.json()["state"] == "Succeeded"
+    results = f"/api/v2/audits/query/{response.json()['id']}/results"
+    entities: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"pageSize": 500}
+    while True:
+        page = api.get(results, params=params).json()
+        entities += page["entities"]
+        if "cursor" not in page:
+            return entities
+        params["cursor"] = page["cursor"]
 
 
 # -- auth ------------------------------------------------------------------------------------
 
 
 def test_token_is_issued_for_the_configured_client(sandbox: GenesysSandbox) -> None:
-    response = httpx.post(
+    response = post(
         f"{sandbox.base_url}/oauth/token",
         data={"grant_type": "client_credentials"},
         headers={"Authorization": basic("recon-sandbox", "sandbox-secret")},
@@ -110,7 +130,7 @@ def test_token_is_issued_for_the_configured_client(sandbox: GenesysSandbox) -> N
 def test_token_is_refused(
     sandbox: GenesysSandbox, headers: dict[str, str], form: dict[str, str], status: int, error: str
 ) -> None:
-    response = httpx.post(f"{sandbox.base_url}/oauth/token", data=form, headers=headers)
+    response = post(f"{sandbox.base_url}/oauth/token", data=form, headers=headers)
     assert response.status_code == status
     assert response.json()["error"] == error
 
@@ -121,7 +141,7 @@ def test_token_is_refused(
     ids=["missing", "unknown", "basic"],
 )
 def test_api_requires_an_issued_bearer_token(sandbox: GenesysSandbox, headers: dict[str, str]) -> None:
-    response = httpx.get(f"{sandbox.base_url}{POLICIES}", headers=headers)
+    response = get(f"{sandbox.base_url}{POLICIES}", headers=headers)
     assert response.status_code == 401
     body = response.json()
     assert (body["code"], body["status"]) == ("bad.credentials", 401)
@@ -227,7 +247,7 @@ def test_page_size_limits(api: httpx.Client, path: str, size: int, status: int) 
 
 def test_queue_put_keeps_client_fields_and_platform_fields(api: httpx.Client) -> None:
     queues = api.get(QUEUES, params={"pageSize": 500}).json()["entities"]
-    assert len(queues) == 5
+    assert sorted(q["name"] for q in queues) == sorted(DESKS)
     queue = api.get(f"{QUEUES}/{queues[0]['id']}").json()
     sent = {
         **queue,
@@ -276,9 +296,11 @@ def test_unsupported_methods_are_405(api: httpx.Client, method: str, path: str) 
 
 def test_users_are_seeded_traders(api: httpx.Client) -> None:
     body = api.get("/api/v2/users", params={"pageSize": 500}).json()
-    assert body["total"] == 20
+    assert body["total"] == USER_COUNT + len(EXAMPLE_PEOPLE)  # random traders + the people the examples name
+    emails = {u["email"] for u in body["entities"]}
+    assert {"ahmed.khan@acme.example", "lena.berg@acme.example", "james.oconnor@acme.example"} <= emails
     for user in body["entities"]:
-        first, last = user["name"].lower().split()
+        first, last = user["name"].lower().replace("'", "").split()
         assert user["email"] == f"{first}.{last}@acme.example"
         assert api.get(f"/api/v2/users/{user['id']}").json() == user
 
@@ -293,7 +315,7 @@ def test_recording_settings_round_trip(api: httpx.Client) -> None:
 
 def test_conversations_listing_filters(api: httpx.Client) -> None:
     everything = api.get("/api/v2/sandbox/conversations", params={"pageSize": 100}).json()
-    assert everything["total"] == 300
+    assert everything["total"] == CONVERSATION_COUNT
     first = everything["entities"][0]
     assert set(first) >= {"id", "startTime", "queueId", "participants", "transcript"}
     user_id = next(p["userId"] for p in first["participants"] if p["purpose"] == "agent")
@@ -301,7 +323,7 @@ def test_conversations_listing_filters(api: httpx.Client) -> None:
         "queueId": first["queueId"],
         "userId": user_id,
         "from": first["startTime"],
-        "to": "2026-11-02T00:00:00Z",
+        "to": iso(SEED_EPOCH + timedelta(days=1)),
         "pageSize": 100,
     }
     hits = api.get("/api/v2/sandbox/conversations", params=params).json()
@@ -352,16 +374,24 @@ def test_audit_query_attributes_mutate_and_api_changes(sandbox: GenesysSandbox, 
         ("recon-sandbox", "Update", "Queue"),
         ("jane.admin@acme.example", "Update", "Queue"),
     ]
-    change = next(c for c in entries[1]["changes"] if c["property"] == "suppressInQueueCallRecording")
+    assert [(e["user"]["id"], e["client"]["id"]) for e in entries] == [
+        ("recon-sandbox", "recon-sandbox"),
+        ("jane.admin@acme.example", "admin-console"),
+    ]
+    change = next(c for c in entries[1]["propertyChanges"] if c["property"] == "suppressInQueueCallRecording")
     assert (change["oldValues"], change["newValues"]) == (["false"], ["true"])
-    assert audit(api, "Recording", queue["id"]) == []
+    assert audit(api, "Quality", queue["id"]) == []
 
 
 def test_audit_covers_policy_lifecycle(api: httpx.Client) -> None:
     pid = api.post(POLICIES, json=policy_body("sec-17a4")).json()["id"]
     api.patch(f"{POLICIES}/{pid}", json={"order": 9})
     api.delete(f"{POLICIES}/{pid}")
-    assert [e["action"] for e in audit(api, "Recording", pid)] == ["Create", "Update", "Delete"]
+    assert [(e["action"], e["entityType"]) for e in audit(api, "Quality", pid)] == [
+        ("Create", "Policy"),
+        ("Update", "Policy"),
+        ("Delete", "Policy"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -378,7 +408,9 @@ def test_audit_query_validates(api: httpx.Client, body: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("collection", "object_id", "error"), [("queues", "nope", KeyError), ("widgets", "x", ValueError)]
+    ("collection", "object_id", "error"),
+    [("queues", "nope", KeyError), ("widgets", "x", ValueError)],
+    ids=["unknown-id", "unknown-collection"],
 )
 def test_mutate_rejects_unknown_targets(
     sandbox: GenesysSandbox, collection: str, object_id: str, error: type[Exception]

@@ -9,12 +9,16 @@ loopback base URL serves both. Each test builds its own ApiClient; the SDK's mod
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from reconciler.sandbox import GenesysSandbox
+from reconciler.sandbox.seed import CONVERSATION_COUNT, DESKS, HISTORY_DAYS, SEED_EPOCH
+from reconciler.sandbox.wire import iso
 
 sdk = pytest.importorskip("PureCloudPlatformClientV2")
 from PureCloudPlatformClientV2.rest import ApiException  # noqa: E402
@@ -78,7 +82,7 @@ def test_sdk_login_is_refused_with_a_wrong_secret(sandbox: GenesysSandbox) -> No
 def test_sdk_lists_routing_queues(client: Any) -> None:
     listing = sdk.RoutingApi(client).get_routing_queues(page_size=100, page_number=1)
     assert isinstance(listing, sdk.QueueEntityListing)
-    assert (listing.total, listing.page_size, listing.page_number, listing.page_count) == (5, 100, 1, 1)
+    assert (listing.total, listing.page_size, listing.page_number, listing.page_count) == (len(DESKS), 100, 1, 1)
     names = [q.name for q in listing.entities]
     assert names == sorted(names, key=str.lower)
     first = listing.entities[0]
@@ -156,14 +160,14 @@ def test_sdk_audit_query_round_trip(client: Any) -> None:
 
 def test_sdk_analytics_and_transcript_search(client: Any) -> None:
     query = sdk.ConversationQuery()
-    query.interval = "2026-10-01T00:00:00Z/2026-11-02T00:00:00Z"
+    query.interval = f"{iso(SEED_EPOCH - timedelta(days=HISTORY_DAYS))}/{iso(SEED_EPOCH + timedelta(days=1))}"
     query.order = "desc"
     paging = sdk.PagingSpec()
     paging.page_size = 5
     paging.page_number = 1
     query.paging = paging
     details = sdk.ConversationsApi(client).post_analytics_conversations_details_query(query)
-    assert details.total_hits == 300 and len(details.conversations) == 5
+    assert details.total_hits == CONVERSATION_COUNT and len(details.conversations) == 5
     conv = details.conversations[0]
     assert conv.conversation_start >= details.conversations[1].conversation_start
     agent = next(p for p in conv.participants if p.purpose == "agent")
@@ -179,5 +183,5 @@ def test_sdk_analytics_and_transcript_search(client: Any) -> None:
     criterion.value = "confirming now"
     search.query = [criterion]
     found = sdk.SpeechTextAnalyticsApi(client).post_speechandtextanalytics_transcripts_search(search)
-    assert found.total == 300 and found.page_count == 30
+    assert found.total == CONVERSATION_COUNT and found.page_count == math.ceil(CONVERSATION_COUNT / 10)
     assert {"conversationId", "communicationId", "startTime"} <= set(found.results[0])
