@@ -16,13 +16,10 @@ DEMO_OUT := demo-out
 DESK     := $(DEMO_OUT)/energy-desk-eu
 RECON    := $(abspath $(BIN))/recon
 # A person changing the sandbox platform by hand (its "admin console"): open the archive.
-CONSOLE_EDIT := from pathlib import Path; from reconciler.testing import FakeStore; \
-  s = FakeStore.open(Path('.recon/sandbox/estate.json')); o = s.get('ArchiveBucket', 'trading-archive-eu'); \
-  s.put(o.kind, o.name, {**o.attributes, 'publicAccess': 'allowed'}, changed_by='jane.doe@acme.example')
-
 # The whole story on the embedded sandbox: validate, break a copy on purpose (exit 3, SARIF),
 # then plan / apply / drift / revert / a one-way and a forbidden pull request.
 demo: $(STAMP)
+	@if [ -d $(DESK) ]; then cd $(DESK) && $(RECON) sandbox down > /dev/null 2>&1; fi; true
 	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
 	@echo "== recon kinds"
 	@$(BIN)/recon kinds
@@ -39,18 +36,22 @@ demo: $(STAMP)
 	@$(BIN)/recon validate $(DEMO_OUT)/energy-desk-eu-broken --format sarif -o $(DEMO_OUT)/findings.sarif || true
 	@$(BIN)/recon validate $(DEMO_OUT)/energy-desk-eu-broken --format json -o $(DEMO_OUT)/findings.json || true
 	@cp -r manifests/examples/energy-desk-eu $(DESK)
-	@echo; echo "== cd $(DESK) && recon plan -out plan.json   (the embedded sandbox starts empty)"
-	@cd $(DESK) && $(RECON) plan -out plan.json --detailed-exitcode; code=$$?; \
-	  echo "-> exit $$code (2 = changes present)"; test $$code -eq 2
+	@echo; echo "== cd $(DESK) && recon sandbox up   (a Genesys-Cloud-compatible org on loopback: two desks, 20 traders, 300 past calls)"
+	@cd $(DESK) && $(RECON) sandbox up | head -7
+	@echo; echo "== recon plan -out plan.json   (queues the org already has are adopted; policies and the legal hold are created)"
+	@cd $(DESK) && $(RECON) plan -v -out plan.json --detailed-exitcode > ../plan.txt 2>&1; code=$$?; \
+	  grep -v '^    + conversations' ../plan.txt; echo "-> exit $$code (2 = changes present; held conversation ids in $(DEMO_OUT)/plan.txt)"; test $$code -eq 2
+	@cd $(DESK) && $(RECON) plan --format markdown > ../plan.md; echo "-> the plan as a pull-request comment: $(DEMO_OUT)/plan.md"
 	@echo; echo "== recon apply plan.json   (exactly that plan; every step journaled to .recon/state.json)"
 	@cd $(DESK) && $(RECON) apply plan.json
 	@echo; echo "== recon plan --detailed-exitcode   (right after apply: nothing to do)"
-	@cd $(DESK) && $(RECON) plan --detailed-exitcode | tail -2
-	@echo; echo "== someone opens the archive to the public in the console; recon drift notices"
-	@cd $(DESK) && $(abspath $(BIN))/python -c "$(CONSOLE_EDIT)"
+	@cd $(DESK) && $(RECON) plan -v --detailed-exitcode | tail -2
+	@echo; echo "== jane.doe turns off in-queue recording on a regulated queue in the admin console"
+	@cd $(DESK) && $(RECON) sandbox mutate queues energy-desk-gas --set suppressInQueueCallRecording=true --by jane.doe@acme.example | head -1
+	@echo; echo "== recon drift   (names the change, who made it and when, from the Genesys audit log)"
 	@cd $(DESK) && $(RECON) drift; code=$$?; echo "-> exit $$code (2 = drift)"; test $$code -eq 2
 	@cd $(DESK) && $(RECON) drift --format markdown -o ../drift-alert.md || true
-	@echo; echo "== recon apply --auto-approve   (reverts the drift)"
+	@echo; echo "== recon apply --auto-approve   (restores it)"
 	@cd $(DESK) && $(RECON) apply --auto-approve | tail -3
 	@cd $(DESK) && $(RECON) drift | tail -1
 	@echo; echo "== a pull request lengthens COMPLIANCE retention to 10y: one-way, needs --allow-one-way"
@@ -63,7 +64,8 @@ demo: $(STAMP)
 	@sed -i 's/retain: 7y /retain: 5y /; ' $(DESK)/retention.yaml
 	@cd $(DESK) && $(RECON) plan | tail -4; code=$$?; true
 	@cd $(DESK) && $(RECON) plan > /dev/null 2>&1; code=$$?; echo "-> exit $$code (3 = blocked)"; test $$code -eq 3
-	@echo; echo "demo done: SARIF in $(DEMO_OUT)/findings.sarif, PR comment in $(DEMO_OUT)/pr-comment.md, drift alert in $(DEMO_OUT)/drift-alert.md"
+	@cd $(DESK) && $(RECON) sandbox down
+	@echo; echo "demo done: SARIF in $(DEMO_OUT)/findings.sarif, plan in $(DEMO_OUT)/plan.md, PR comment in $(DEMO_OUT)/pr-comment.md, drift alert in $(DEMO_OUT)/drift-alert.md"
 
 test: lint typecheck layers schemas-check unit
 
