@@ -1,10 +1,18 @@
 """End to end through the `recon` console script against the embedded sandbox: plan, apply,
 show, drift, state, import, export and force-unlock, with their exit codes and output.
 
-Every test works on its own copy of manifests/examples/energy-desk-eu (12 resources, a
-jinja2 template) in a temporary folder. The "live platform" is the sandbox's fake store in
-`<project>/.recon/sandbox/estate.json`; tests open it in-process with `FakeStore.open` to
-look at it or to change it by hand, the way a person would in a console.
+Every test works on its own copy of manifests/examples/energy-desk-eu (12 manifests, a
+jinja2 template) in a temporary folder. The "live platform" has two parts, both under
+`<project>/.recon/sandbox/`:
+
+- the Genesys kinds (Queue, RecordingPolicy, LegalHold) live in the sandbox's
+  Genesys-Cloud-compatible server, a daemon the first command that needs it starts (stopped
+  after each test by conftest). Tests read its persisted org (genesys.json) to look at it and
+  change it with `recon sandbox mutate`, the way a person would in the admin console. Its
+  seed already has the desk queues, so a first plan adopts them instead of creating them.
+  RetentionPolicy has no object there: its days are folded into the RecordingPolicies.
+- ArchiveBucket, MarketDataFeed and CollectorTopology live in the fake store (estate.json);
+  tests open it in-process with `FakeStore.open` to look at it or to change it by hand.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import pytest
 import yaml
 from conftest import AS_OF, EXAMPLES, _recon_command
 
+from reconciler.sandbox.process import ensure_running
 from reconciler.state.local import LocalBackend
 from reconciler.state.lock import LockInfo, process_start
 from reconciler.state.model import State
@@ -32,6 +41,7 @@ from reconciler.testing import FakeStore
 
 DESK = EXAMPLES / "energy-desk-eu"
 ESTATE = Path(".recon") / "sandbox" / "estate.json"
+ORG = Path(".recon") / "sandbox" / "genesys.json"
 STATE = Path(".recon") / "state.json"
 LOCK = Path(".recon") / "state.json.lock"
 
@@ -39,22 +49,21 @@ ARCHIVE = "ArchiveBucket/trading-archive-eu"
 GAS = "Queue/energy-desk-gas"
 FEED = "MarketDataFeed/gas-hub-prices"
 HOLD = "LegalHold/matter-2026-017"
+DESK_QUEUES = {GAS, "Queue/energy-desk-power", "Queue/energy-desk-carbon"}
+"""Declared and already in the sandbox's seed: a first plan adopts them."""
 ADDRESSES = sorted(
     [
         ARCHIVE,
         "CollectorTopology/bt-trading-london",
         HOLD,
         FEED,
-        GAS,
-        "Queue/energy-desk-power",
-        "Queue/energy-desk-carbon",
+        *DESK_QUEUES,
         "Queue/customer-service",
         "RecordingPolicy/mifid2-mandatory-voice",
         "RecordingPolicy/customer-service-voice",
-        "RetentionPolicy/mifid2-seven-years",
-        "RetentionPolicy/service-six-months",
     ]
 )
+"""What a plan of the example covers (its RetentionPolicies are folded into the RecordingPolicies)."""
 JANE = "jane@bank.example"
 
 Result = subprocess.CompletedProcess[str]
@@ -106,15 +115,48 @@ class Desk:
         return FakeStore.open(self.root / ESTATE)
 
     def live(self) -> dict[str, dict[str, Any]]:
-        """The sandbox platform now: kind → name → attributes (empty when nothing was ever written)."""
+        """The fake-store part of the platform now: kind → name → attributes (empty when
+        nothing was ever written). The Genesys kinds are in `org()`."""
         return self.store.snapshot()
 
+    def org(self) -> dict[str, Any]:
+        """The sandbox's Genesys org as its daemon persisted it ({} before any command started it)."""
+        path = self.root / ORG
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def genesys(self, collection: str) -> dict[str, dict[str, Any]]:
+        """name → object of one Genesys collection ("queues", "policies"); fails on a duplicate name."""
+        objects = list(self.org().get(collection, {}).values())
+        by_name = {obj["name"]: obj for obj in objects}
+        assert len(by_name) == len(objects), f"two {collection} share a name: {sorted(o['name'] for o in objects)}"
+        return by_name
+
+    def protected(self) -> set[str]:
+        """Conversations protected from deletion: what a LegalHold is on Genesys (no hold object)."""
+        return set(self.org().get("protected", []))
+
     def live_ids(self) -> dict[str, str]:
+        """Address → id of every live object: the fake store's, and the org's queues and
+        media retention policies (seeded ones included). A LegalHold has none: see protected()."""
         store = self.store
-        return {f"{kind}/{name}": obj_id for kind in store.snapshot() for name, obj_id in store.ids(kind).items()}
+        ids = {f"{kind}/{name}": obj_id for kind in store.snapshot() for name, obj_id in store.ids(kind).items()}
+        ids |= {f"Queue/{name}": queue["id"] for name, queue in self.genesys("queues").items()}
+        ids |= {f"RecordingPolicy/{name}": policy["id"] for name, policy in self.genesys("policies").items()}
+        return ids
+
+    def untouched(self) -> bool:
+        """Nothing was ever written to the platform: no fake-store object, no audited write to
+        the org (a person's or recon's), no protected conversation."""
+        org = self.org()
+        return self.live() == {} and org.get("audit", []) == [] and org.get("protected", []) == []
+
+    def mutate(self, collection: str, name: str, **changes: Any) -> None:
+        """Someone changes a Genesys object in the admin console (`recon sandbox mutate`)."""
+        sets = [arg for key, value in changes.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+        self.ok("sandbox", "mutate", collection, name, *sets, "--by", JANE)
 
     def hand_edit(self, kind: str, name: str, change: dict[str, Any]) -> None:
-        """Someone changes the live object in the platform's console."""
+        """Someone changes a live fake-store object in the platform's console."""
         store = self.store
         found = store.get(kind, name)
         assert found is not None, f"{kind}/{name} is not live"
@@ -153,26 +195,58 @@ def changes_by_address(plan_json: str) -> dict[str, dict[str, Any]]:
     return {change["address"]: change for change in json.loads(plan_json)["resource_changes"]}
 
 
+def addresses(document: dict[str, Any], action: str | None = None, *, adopt: bool | None = None) -> set[str]:
+    """The addresses of a plan document's changes, optionally only those with `action` / `adopt`."""
+    return {
+        change["address"]
+        for change in document["resource_changes"]
+        if (action is None or change["action"] == action) and (adopt is None or change["adopt"] is adopt)
+    }
+
+
+def change_of(document: dict[str, Any], address: str) -> dict[str, Any]:
+    (change,) = [change for change in document["resource_changes"] if change["address"] == address]
+    return change
+
+
+def read_plan(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 # --------------------------------------------------------------------------- plan and apply
 
 
-def test_plan_on_a_fresh_copy_proposes_12_creates_and_writes_nothing(desk: Desk) -> None:
+def test_plan_on_a_fresh_copy_creates_the_new_adopts_the_seeded_and_writes_nothing(desk: Desk) -> None:
     plain = desk("plan")
     assert plain.returncode == 0, output(plain)
-    assert "Plan: 12 to create, 0 to update" in plain.stdout
+    document = json.loads(desk.ok("plan", "--format", "json").stdout)
+    assert sorted(addresses(document)) == ADDRESSES
+    assert addresses(document, "no-op", adopt=True) == DESK_QUEUES  # in the seed: recorded, not created
+    assert addresses(document, "create") == set(ADDRESSES) - DESK_QUEUES
+    counts = document["summary"]["counts"]
+    assert (counts["create"], counts["adopt"]) == (len(ADDRESSES) - len(DESK_QUEUES), len(DESK_QUEUES))
+    assert f"Plan: {counts['create']} to create, 0 to update" in plain.stdout
+    assert f"{counts['adopt']} to adopt" in plain.stdout
     detailed = desk("plan", "--detailed-exitcode")
     assert detailed.returncode == 2, output(detailed)
-    assert "12 to create" in detailed.stdout
-    assert not (desk.root / ".recon").exists() or desk.recon_files() == {}  # no estate, no state, no lock
-    assert desk.live() == {}
+    assert f"{counts['create']} to create" in detailed.stdout
+    # only the sandbox's own files: no estate, no state, no lock, nothing written to the org
+    assert all(name.startswith("sandbox/") for name in desk.recon_files()), sorted(desk.recon_files())
+    assert not (desk.root / ESTATE).exists()
+    assert desk.org() and desk.untouched()
 
 
 def test_saved_plan_applies_exactly_once_and_is_recorded_in_state(desk: Desk) -> None:
     desk.ok("plan", "-out", "plan.json")
+    document = read_plan(desk.root / "plan.json")
+    seeded = desk.live_ids()
     applied = desk.ok("apply", "plan.json")
-    assert "Apply complete: 12 succeeded, 0 failed, 0 skipped." in applied.stdout
+    assert f"Apply complete: {len(ADDRESSES)} succeeded, 0 failed, 0 skipped." in applied.stdout
     ids = desk.live_ids()
-    assert sorted(ids) == ADDRESSES
+    assert seeded.items() <= ids.items()  # the adopted queues kept their ids
+    assert ids.keys() - seeded.keys() == addresses(document, "create") - {HOLD}  # each created once
+    held = change_of(document, HOLD)["change"]["after"]["conversations"]
+    assert held and desk.protected() == set(held)
 
     again = desk("plan", "--detailed-exitcode")
     assert again.returncode == 0, output(again)
@@ -182,11 +256,13 @@ def test_saved_plan_applies_exactly_once_and_is_recorded_in_state(desk: Desk) ->
     assert replayed.returncode == 1, output(replayed)
     assert "state changed" in replayed.stderr
     assert desk.live_ids() == ids  # nothing created twice
+    assert desk.protected() == set(held)
 
     listed = desk.ok("state", "list")
     lines = [line for line in listed.stdout.splitlines() if not line.startswith("#")]
     assert [line.split()[0] for line in lines] == ADDRESSES
-    assert all(f"id={ids[line.split()[0]]}" in line and line.endswith("ok") for line in lines)
+    assert all(line.endswith("ok") for line in lines)
+    assert all(f"id={ids[line.split()[0]]}" in line for line in lines if not line.startswith(HOLD))
 
     shown = desk.ok("state", "show", GAS)
     assert json.loads(shown.stdout)["id"] == ids[GAS]
@@ -201,9 +277,9 @@ def _edit_manifest(desk: Desk, plan: Path) -> None:
 
 def _edit_after_value(desk: Desk, plan: Path) -> None:
     document = json.loads(plan.read_text(encoding="utf-8"))
-    (change,) = [c for c in document["resource_changes"] if c["address"] == "RetentionPolicy/mifid2-seven-years"]
-    assert change["change"]["after"]["retain"] == "7y"
-    change["change"]["after"]["retain"] = "8y"  # one character
+    (change,) = [c for c in document["resource_changes"] if c["address"] == ARCHIVE]
+    assert change["change"]["after"]["objectLock"]["defaultRetention"] == "7y"
+    change["change"]["after"]["objectLock"]["defaultRetention"] = "8y"  # one character
     plan.write_text(json.dumps(document), encoding="utf-8")
 
 
@@ -241,7 +317,7 @@ def test_saved_plan_is_refused_and_nothing_changes(desk: Desk, tamper: Any, mess
     assert result.returncode == 1, output(result)
     assert message in result.stderr
     assert "next: " in result.stderr
-    assert desk.live() == {}
+    assert desk.untouched()
 
 
 def test_reindented_plan_file_still_applies(desk: Desk) -> None:
@@ -250,7 +326,7 @@ def test_reindented_plan_file_still_applies(desk: Desk) -> None:
     document = json.loads(plan.read_text(encoding="utf-8"))
     plan.write_text(json.dumps(document, indent=7, sort_keys=True), encoding="utf-8")  # digest is canonical
     applied = desk.ok("apply", "plan.json")
-    assert "12 succeeded" in applied.stdout
+    assert f"{len(document['resource_changes'])} succeeded, 0 failed" in applied.stdout
 
 
 def test_show_prints_a_saved_plan_as_text_json_and_markdown(desk: Desk) -> None:
@@ -258,18 +334,19 @@ def test_show_prints_a_saved_plan_as_text_json_and_markdown(desk: Desk) -> None:
     saved = json.loads((desk.root / "plan.json").read_text(encoding="utf-8"))
 
     text = desk.ok("show", "plan.json")
-    assert "Plan: 12 to create" in text.stdout
-    assert "+ Queue/energy-desk-gas" in text.stdout
+    assert f"Plan: {saved['summary']['counts']['create']} to create" in text.stdout
+    assert "+ Queue/customer-service" in text.stdout
+    assert "= Queue/energy-desk-gas (adopt" in text.stdout
 
     as_json = json.loads(desk.ok("show", "--json", "plan.json").stdout)
     assert as_json == saved  # the very same document
     assert as_json["format_version"] == 1
     assert as_json["digest"] == plan_digest(as_json)
-    assert sorted(change["address"] for change in as_json["resource_changes"]) == ADDRESSES
-    assert {change["action"] for change in as_json["resource_changes"]} == {"create"}
+    assert sorted(addresses(as_json)) == ADDRESSES
+    assert addresses(as_json, "create") | addresses(as_json, "no-op", adopt=True) == set(ADDRESSES)
 
     markdown = desk.ok("show", "--format", "markdown", "plan.json").stdout
-    assert markdown.count("<details>") == 12
+    assert markdown.count("<details>") == len(ADDRESSES)
     assert "recon apply plan.json" in markdown
 
     planned = desk.ok("plan", "--format", "markdown").stdout
@@ -298,11 +375,12 @@ def test_compliance_error_blocks_plan_and_apply(desk: Desk) -> None:
     from_file = desk("apply", "blocked.json")
     assert from_file.returncode == 3
     assert "blocked.json is blocked and cannot be applied" in from_file.stderr
-    assert desk.live() == {}
+    assert desk.untouched()
 
 
 def test_shortening_compliance_retention_is_forbidden_and_lengthening_is_one_way(desk: Desk) -> None:
     desk.apply()
+    policies = desk.genesys("policies")
 
     desk.edit("archive.yaml", "defaultRetention: 7y", "defaultRetention: 5y")
     desk.edit("retention.yaml", "retain: 7y ", "retain: 5y ")  # still >= MiFID II's 5y: only the provider objects
@@ -313,7 +391,7 @@ def test_shortening_compliance_retention_is_forbidden_and_lengthening_is_one_way
     refused = desk("apply", "--auto-approve")
     assert refused.returncode == 3, output(refused)
     assert desk.store.objects("ArchiveBucket")["trading-archive-eu"]["objectLock"]["defaultRetention"] == "7y"
-    assert desk.store.objects("RetentionPolicy")["mifid2-seven-years"]["retain"] == "7y"  # not applied either
+    assert desk.genesys("policies") == policies  # its deleteAfterDays 7y → 5y was not applied either
 
     desk.edit("archive.yaml", "defaultRetention: 5y", "defaultRetention: 10y")
     desk.edit("retention.yaml", "retain: 5y ", "retain: 7y ")
@@ -338,11 +416,11 @@ def test_shortening_compliance_retention_is_forbidden_and_lengthening_is_one_way
 def test_apply_without_plan_file_needs_a_terminal_or_auto_approve(desk: Desk, stdin: str | None) -> None:
     refused = desk("apply", stdin=stdin)
     assert refused.returncode == 1, output(refused)
-    assert "12 to create" in refused.stdout  # the plan is shown first
+    assert f"{len(ADDRESSES) - len(DESK_QUEUES)} to create" in refused.stdout  # the plan is shown first
     assert "stdin is not a terminal" in refused.stderr and "--auto-approve" in refused.stderr
-    assert desk.live() == {}
-    assert "12 succeeded" in desk.apply().stdout
-    assert sorted(desk.live_ids()) == ADDRESSES
+    assert desk.untouched()
+    assert f"{len(ADDRESSES)} succeeded" in desk.apply().stdout
+    assert set(ADDRESSES) - {HOLD} <= set(desk.live_ids()) and desk.protected()
 
 
 # --------------------------------------------------------------------------- drift
@@ -350,10 +428,11 @@ def test_apply_without_plan_file_needs_a_terminal_or_auto_approve(desk: Desk, st
 # Hand edits made after an apply, and what `recon drift --format json` must say about each:
 # address → (side, is_drift, changed_by).
 DRIFT_SIDES = {
-    ARCHIVE: ("live", True, JANE),
-    "Queue/customer-service": ("live-deleted", True, None),
+    ARCHIVE: ("live", True, JANE),  # fake store
+    GAS: ("live", True, JANE),  # Genesys org, through the admin console
+    FEED: ("live-deleted", True, None),
     "RecordingPolicy/customer-service-voice": ("both", True, JANE),
-    "RetentionPolicy/service-six-months": ("manifests", False, None),
+    "RecordingPolicy/mifid2-mandatory-voice": ("manifests", False, None),  # via its RetentionPolicy
     "Queue/energy-desk-oil": ("unmanaged", False, None),
 }
 
@@ -376,10 +455,11 @@ def test_drift_says_which_side_moved_and_apply_reverts_it(desk: Desk) -> None:
     assert "No drift" in clean.stdout
 
     desk.hand_edit("ArchiveBucket", "trading-archive-eu", {"publicAccess": "public-read"})
-    assert desk.store.remove("Queue", "customer-service")
-    desk.hand_edit("RecordingPolicy", "customer-service-voice", {"record": {"outbound": "never"}})
-    desk.edit("recording.yaml", "internal: never", "internal: always")
-    desk.edit("retention.yaml", "retain: 180d", "retain: 365d")
+    desk.mutate("queues", "energy-desk-gas", suppressInQueueCallRecording=True)
+    assert desk.store.remove("MarketDataFeed", "gas-hub-prices")
+    desk.mutate("policies", "customer-service-voice", enabled=False)
+    desk.edit("retention.yaml", "retain: 180d", "retain: 365d")  # customer-service-voice's deleteAfterDays
+    desk.edit("retention.yaml", "archiveAfter: 30d", "archiveAfter: 45d")  # mifid2-mandatory-voice's archiveAfterDays
     (desk.root / "new-queue.yaml").write_text(NEW_QUEUE, encoding="utf-8")
 
     text = desk("drift")
@@ -387,6 +467,10 @@ def test_drift_says_which_side_moved_and_apply_reverts_it(desk: Desk) -> None:
     archive_line = next(line for line in text.stdout.splitlines() if ARCHIVE in line)
     assert JANE in archive_line
     assert '~ publicAccess: "blocked" -> "public-read"' in text.stdout
+    gas_line = next(line for line in text.stdout.splitlines() if f"{GAS}:" in line)
+    assert f"(by {JANE} at " in gas_line and "UTC via admin-console)" in gas_line
+    assert "~ suppressInQueueCallRecording: false -> true" in text.stdout
+    assert "~ archiveAfterDays: 30 -> 45" in text.stdout
     assert "Pending changes, not drift" in text.stdout
 
     as_json = desk("drift", "--format", "json")
@@ -394,7 +478,8 @@ def test_drift_says_which_side_moved_and_apply_reverts_it(desk: Desk) -> None:
     report = json.loads(as_json.stdout)
     assert report["has_drift"] is True
     assert {i["address"]: (i["side"], i["is_drift"], i["changed_by"]) for i in report["items"]} == DRIFT_SIDES
-    assert (report["counts"]["drifted"], report["counts"]["pending"]) == (3, 2)
+    drifted = sum(is_drift for _, is_drift, _ in DRIFT_SIDES.values())
+    assert (report["counts"]["drifted"], report["counts"]["pending"]) == (drifted, len(DRIFT_SIDES) - drifted)
 
     alert = desk("drift", "--format", "markdown", "-o", "alert.md")
     assert alert.returncode == 2
@@ -405,8 +490,15 @@ def test_drift_says_which_side_moved_and_apply_reverts_it(desk: Desk) -> None:
     desk.apply()
     live = desk.live()
     assert live["ArchiveBucket"]["trading-archive-eu"]["publicAccess"] == "blocked"
-    assert live["RecordingPolicy"]["customer-service-voice"]["record"]["outbound"] == "always"
-    assert {"customer-service", "energy-desk-oil"} <= set(live["Queue"])
+    assert "gas-hub-prices" in live["MarketDataFeed"]
+    queues, policies = desk.genesys("queues"), desk.genesys("policies")
+    assert queues["energy-desk-gas"]["suppressInQueueCallRecording"] is False
+    assert "energy-desk-oil" in queues
+    service = policies["customer-service-voice"]
+    assert service["enabled"] is True
+    assert service["mediaPolicies"]["callPolicy"]["actions"]["retentionDuration"]["deleteRetention"]["days"] == 365
+    mifid2 = policies["mifid2-mandatory-voice"]["mediaPolicies"]["callPolicy"]["actions"]["retentionDuration"]
+    assert mifid2["archiveRetention"]["days"] == 45
     reverted = desk("drift")
     assert reverted.returncode == 0, output(reverted)
     assert "0 drifted, 0 pending" in reverted.stdout
@@ -440,19 +532,20 @@ def test_removed_feed_is_orphaned_until_pruned(desk: Desk) -> None:
 
 def test_removed_legal_hold_is_never_deleted_only_forgotten(desk: Desk) -> None:
     desk.apply()
-    hold_id = desk.live_ids()[HOLD]
+    held = desk.protected()  # on Genesys a hold is its protected conversations
+    assert held
     (desk.root / "holds.yaml").unlink()
 
     pruned = desk("plan", "--prune", "--detailed-exitcode")
     assert pruned.returncode == 0, output(pruned)
     assert "recon never deletes a LegalHold" in pruned.stdout and "0 to delete" in pruned.stdout
     desk.ok("apply", "--prune", "--auto-approve")
-    assert desk.live_ids()[HOLD] == hold_id
+    assert desk.protected() == held
 
     forgotten = desk.ok("plan", "--forget", "-out", "f.json")
     assert "1 to forget" in forgotten.stdout
     desk.ok("apply", "f.json")
-    assert desk.live_ids()[HOLD] == hold_id  # still on the platform
+    assert desk.protected() == held  # still protected on the platform
     assert HOLD not in desk.ok("state", "list").stdout
     after = desk("plan", "--detailed-exitcode")
     assert after.returncode == 0, output(after)
@@ -462,29 +555,34 @@ def test_removed_legal_hold_is_never_deleted_only_forgotten(desk: Desk) -> None:
 # --------------------------------------------------------------------------- import and export
 
 
-def _put_gas_queue_by_hand(desk: Desk, attributes: dict[str, Any] | None = None) -> str:
-    queue = attributes or {"regulated": True, "recordingPolicy": "mifid2-mandatory-voice", "region": "eu-west-1"}
-    return desk.store.put("Queue", "energy-desk-gas", queue, changed_by=JANE).id
+def _gas_queue_id(desk: Desk) -> str:
+    """The id of the seeded energy-desk-gas queue (starts the sandbox, as import would, if it is not running)."""
+    ensure_running(desk.root / ORG.parent)
+    return desk.genesys("queues")["energy-desk-gas"]["id"]
 
 
 def test_import_binds_a_live_object_so_the_next_plan_does_not_create_it(desk: Desk) -> None:
-    declared = changes_by_address(desk.ok("plan", "--format", "json").stdout)[GAS]["change"]["after"]
-    queue_id = _put_gas_queue_by_hand(desk, declared)
+    first = json.loads(desk.ok("plan", "--format", "json").stdout)
+    assert change_of(first, GAS)["adopt"] is True  # live, not in state yet
+    queue_id = _gas_queue_id(desk)
+    queues_before = desk.genesys("queues")
 
     imported = desk.ok("import", GAS, queue_id)
     assert f"Imported {GAS} (id {queue_id})" in imported.stdout
     assert json.loads(desk.ok("state", "show", GAS).stdout)["id"] == queue_id
     twice = desk("import", GAS, queue_id)
     assert twice.returncode == 1 and "already managed" in twice.stderr
+    assert desk.genesys("queues") == queues_before  # import changes nothing on the platform
 
     planned = json.loads(desk.ok("plan", "--format", "json").stdout)
-    gas = next(c for c in planned["resource_changes"] if c["address"] == GAS)
+    gas = change_of(planned, GAS)
     assert (gas["action"], gas["adopt"], gas["id"]) == ("no-op", False, queue_id)
-    assert planned["summary"]["counts"]["create"] == 11
+    assert planned["summary"]["counts"]["create"] == first["summary"]["counts"]["create"]
+    assert planned["summary"]["counts"]["adopt"] == first["summary"]["counts"]["adopt"] - 1
+    assert GAS not in addresses(planned, "create")
 
     desk.apply()
-    assert desk.store.ids("Queue")["energy-desk-gas"] == queue_id
-    assert desk.store.count("Queue") == 4
+    assert desk.genesys("queues")["energy-desk-gas"]["id"] == queue_id  # and no second energy-desk-gas
 
 
 @pytest.mark.parametrize(
@@ -498,7 +596,7 @@ def test_import_binds_a_live_object_so_the_next_plan_does_not_create_it(desk: De
     ],
 )
 def test_import_refuses_what_it_cannot_bind(desk: Desk, address: str, object_id: str, message: str) -> None:
-    queue_id = _put_gas_queue_by_hand(desk)
+    queue_id = _gas_queue_id(desk)
     result = desk("import", address, object_id.format(id=queue_id))
     assert result.returncode == 1, output(result)
     assert message in result.stderr
@@ -506,7 +604,7 @@ def test_import_refuses_what_it_cannot_bind(desk: Desk, address: str, object_id:
 
 
 def test_import_refuses_an_id_already_managed_under_another_address(desk: Desk) -> None:
-    queue_id = _put_gas_queue_by_hand(desk)
+    queue_id = _gas_queue_id(desk)
     desk.ok("import", GAS, queue_id)
     second = desk("import", "Queue/energy-desk-power", queue_id)
     assert second.returncode == 1, output(second)
@@ -515,18 +613,27 @@ def test_import_refuses_an_id_already_managed_under_another_address(desk: Desk) 
 
 def test_export_drafts_manifests_that_a_new_project_adopts(desk: Desk, tmp_path: Path) -> None:
     desk.apply()
+    live = {a: i for a, i in desk.live_ids().items() if a.split("/")[0] not in ("Queue", "RecordingPolicy")}
     exported = desk.ok("export", "out", "--project-dir", "desk", cwd=tmp_path)
-    assert "Exported 12 resources" in exported.stdout
+    assert f"Exported {len(live)} resources" in exported.stdout
+    assert "Not exported: LegalHold, Queue, RecordingPolicy" in exported.stderr, (
+        "Genesys objects are not whole manifests"
+    )
     out = tmp_path / "out"
     files = {path.name: path.read_bytes() for path in sorted(out.iterdir())}
     kinds = {}
     for name, content in files.items():
         documents = list(yaml.safe_load_all(content))
         (kinds[name],) = {document["kind"] for document in documents}  # one kind per file
-    assert sorted(kinds.values()) == sorted({a.split("/")[0] for a in ADDRESSES})
-    assert kinds["archive-bucket.yaml"] == "ArchiveBucket" and kinds["queue.yaml"] == "Queue"
+    assert sorted(kinds.values()) == sorted({address.split("/")[0] for address in live})
+    assert kinds["archive-bucket.yaml"] == "ArchiveBucket" and "queue.yaml" not in kinds
 
-    validated = desk("validate", "out", "--as-of", AS_OF, cwd=tmp_path)
+    hand_declared = ["queues.yaml.j2", "recording.yaml", "retention.yaml"]  # the kinds export names, written by hand
+    draft = tmp_path / "draft"
+    shutil.copytree(out, draft)
+    for name in hand_declared:
+        shutil.copy(desk.root / name, draft / name)
+    validated = desk("validate", "draft", "--as-of", AS_OF, cwd=tmp_path)
     assert validated.returncode in (0, 3), output(validated)
 
     again = desk("export", "out", "--project-dir", "desk", cwd=tmp_path)
@@ -534,17 +641,19 @@ def test_export_drafts_manifests_that_a_new_project_adopts(desk: Desk, tmp_path:
     assert "refusing to overwrite" in again.stderr
     assert {path.name: path.read_bytes() for path in sorted(out.iterdir())} == files
 
-    adopted = Desk(tmp_path / "adopted")
+    adopted = Desk(tmp_path / "adopted")  # the same platform: the fake store and the org's persisted state
     (adopted.root / ESTATE).parent.mkdir(parents=True)
     shutil.copy(desk.root / ESTATE, adopted.root / ESTATE)
-    for name in files:
-        shutil.copy(out / name, adopted.root / name)
+    shutil.copy(desk.root / ORG, adopted.root / ORG)
+    for name in [*files, *hand_declared]:
+        shutil.copy(draft / name, adopted.root / name)
     (adopted.root / "recon.yaml").write_text("target: sandbox\n", encoding="utf-8")
     before = adopted.live_ids()
 
     planned = adopted("plan", "--detailed-exitcode")
     assert planned.returncode == 2, output(planned)
-    assert "0 to create" in planned.stdout and "12 to adopt" in planned.stdout
+    declared_by_hand = 6  # 4 queues and 2 recording policies, all already on the org
+    assert "0 to create" in planned.stdout and f"{len(live) + declared_by_hand} to adopt" in planned.stdout
     adopted.apply()
     assert adopted.live_ids() == before  # recorded, not created again
     settled = adopted("plan", "--detailed-exitcode")
@@ -582,7 +691,7 @@ def test_lock_held_by_a_live_process_blocks_apply_until_force_unlocked(desk: Des
         assert blocked.returncode == 1, output(blocked)
         for detail in ("alice.trader", info.host, f"pid {holder.pid}", "for apply", info.id):
             assert detail in blocked.stderr
-        assert desk.live() == {}
+        assert desk.untouched()
 
         wrong = desk("force-unlock", "WRONGID")
         assert wrong.returncode == 1, output(wrong)
@@ -597,7 +706,7 @@ def test_lock_held_by_a_live_process_blocks_apply_until_force_unlocked(desk: Des
         twice = desk("force-unlock", info.id)
         assert twice.returncode == 1 and "is not locked" in twice.stderr
 
-        assert "12 succeeded" in desk.apply().stdout
+        assert f"{len(ADDRESSES)} succeeded" in desk.apply().stdout
     finally:
         holder.terminate()
         holder.wait(timeout=10)
@@ -608,7 +717,7 @@ def test_lock_left_by_a_dead_process_on_this_host_is_broken_automatically(desk: 
     gone.wait(timeout=30)
     info = _write_lock(desk, gone.pid)
     applied = desk.apply()
-    assert "12 succeeded" in applied.stdout
+    assert f"{len(ADDRESSES)} succeeded" in applied.stdout
     assert f"process {gone.pid} is no longer running" in applied.stderr and info.id in applied.stderr
     assert not (desk.root / LOCK).exists()
 
@@ -634,7 +743,7 @@ def test_input_error_names_file_line_and_field_and_changes_nothing(desk: Desk) -
     assert desk.recon_files() == recon_files
     assert desk.live() == live
     listed = desk.ok("state", "list")  # needs only recon.yaml: works while the manifests are broken
-    assert len([line for line in listed.stdout.splitlines() if "id=" in line]) == 12
+    assert len([line for line in listed.stdout.splitlines() if "id=" in line]) == len(ADDRESSES)
 
 
 @pytest.mark.parametrize(
@@ -710,8 +819,9 @@ def test_saved_plan_applies_from_another_folder_and_under_any_name(tmp_path: Pat
     run = Desk(tmp_path)
     made = run("plan", "pb", "-out", "pb/release.plan")
     assert made.returncode == 0, output(made)
+    planned = len(read_plan(project / "release.plan")["resource_changes"])
     applied = run("apply", "release.plan", cwd=project)
-    assert applied.returncode == 0 and "12 succeeded" in applied.stdout, output(applied)
+    assert applied.returncode == 0 and f"{planned} succeeded, 0 failed" in applied.stdout, output(applied)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from reconciler.cli.progress import note, use_color
 from reconciler.cli.targets import providers_for
 from reconciler.diagnostics import DiagnosticList
 from reconciler.engine.drift import detect_drift
-from reconciler.engine.onboard import discover_all, export_documents, import_resource, write_export
+from reconciler.engine.onboard import discover_all, export_documents, import_resource, not_exportable, write_export
 from reconciler.engine.workspace import describe_target, open_workspace, state_backend
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, InputError, ReconError, UsageError
 from reconciler.manifest.project import Project, load_project
@@ -178,9 +178,10 @@ def import_command(
     """
     try:
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
+        timeout = lock_seconds(lock_timeout)
         providers = providers_for(ws.project, ws.root)
         try:
-            with state_backend(ws.project, ws.root).lock("import", lock_seconds(lock_timeout)) as session:
+            with state_backend(ws.project, ws.root).lock("import", timeout) as session:
                 recorded = run_async(import_resource(session, providers, ws.estate, address, object_id))
         finally:
             run_async(providers.aclose())
@@ -207,6 +208,7 @@ def export(directory: str, project_dir: str) -> None:
         finally:
             run_async(providers.aclose())
         files = export_documents(found, providers, target=project.target)
+        skipped = not_exportable(providers)
         written = write_export(Path(directory), files)
     except ReconError as error:
         fail(error)
@@ -215,6 +217,13 @@ def export(directory: str, project_dir: str) -> None:
     click.echo(f"Exported {count} resources from {describe_target(project)} into {len(written)} files:")
     for path in written:
         click.echo(f"  {path}")
+    if skipped:
+        click.echo(
+            f"Not exported: {', '.join(skipped)}. What the platform holds for them is not a whole manifest "
+            "(whether a queue is regulated, a hold's matter); declare them by hand, and `recon plan` adopts "
+            "the existing objects by name.",
+            err=True,
+        )
 
 
 @cli.command("force-unlock")

@@ -89,12 +89,20 @@ def _file_name(kind: str) -> str:
 
 
 async def discover_all(providers: ProviderSet) -> dict[str, list[Observed]]:
+    """Every live object of every kind whose attributes export as manifests (see
+    `not_exportable` for the others)."""
     found: dict[str, list[Observed]] = {}
     for kind in sorted(providers.kinds()):
         provider = providers.get(kind)
         assert provider is not None
-        found[kind] = sorted(await provider.discover(), key=lambda o: o.name)
+        if provider.schema.exportable:
+            found[kind] = sorted(await provider.discover(), key=lambda o: o.name)
     return found
+
+
+def not_exportable(providers: ProviderSet) -> list[str]:
+    """Kinds whose provider cannot draft a valid manifest from what the platform holds."""
+    return sorted(kind for kind in providers.kinds() if not providers.providers[kind].schema.exportable)
 
 
 def export_documents(found: dict[str, list[Observed]], providers: ProviderSet, *, target: str) -> dict[str, str]:

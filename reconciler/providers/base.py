@@ -182,6 +182,11 @@ class AttributeSchema:
     renamable: bool = False
     """The platform can rename an object in place (`metadata.renamedFrom` then plans an
     UPDATE); otherwise a rename plans a REPLACE."""
+    exportable: bool = True
+    """Observed attributes are a valid manifest spec, so `recon export` can write them.
+    False when the provider's attributes are the platform's view (a Genesys queue does not
+    say whether it is regulated): export then names the kind instead of writing drafts
+    that would not validate."""
 
 
 def path_matches(path: AttributePath, pattern: PathPattern) -> bool:

@@ -66,6 +66,7 @@ MAX_PAGES = 10_000
 
 HOLD_SCHEMA = AttributeSchema(
     set_paths=frozenset({("scope", "users"), ("scope", "queues"), ("scope", "searchTerms"), ("conversations",)}),
+    exportable=False,
 )
 
 

@@ -53,7 +53,7 @@ DIRECTIONS = {"inbound": "INBOUND", "outbound": "OUTBOUND"}
 UNKNOWN_QUEUE = "<unknown queue {}>"
 MANAGED_DESCRIPTION = "Managed by recon (recording compliance as code). Edit the manifests, not this policy."
 
-POLICY_SCHEMA = AttributeSchema(set_paths=frozenset({("directions",), ("queues",)}), renamable=True)
+POLICY_SCHEMA = AttributeSchema(set_paths=frozenset({("directions",), ("queues",)}), renamable=True, exportable=False)
 
 
 # ---- pure mapping ----------------------------------------------------------------------

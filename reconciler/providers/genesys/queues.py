@@ -45,7 +45,7 @@ from reconciler.providers.genesys.errors import NotFoundError
 
 SUPPRESS = "suppressInQueueCallRecording"
 MANAGED_FIELDS = (SUPPRESS, "description")
-QUEUE_SCHEMA = AttributeSchema(renamable=True)
+QUEUE_SCHEMA = AttributeSchema(renamable=True, exportable=False)
 
 
 def queue_attributes(spec: Mapping[str, Any]) -> Attributes:
