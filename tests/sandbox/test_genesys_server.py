@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import functools
-import ssl
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,35 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sandbox_http import POLICIES, QUEUES, basic, get, login, post
 
 from reconciler.sandbox import GenesysSandbox
 from reconciler.sandbox.seed import CONVERSATION_COUNT, DESKS, EXAMPLE_PEOPLE, SEED_EPOCH, USER_COUNT
 from reconciler.sandbox.wire import iso
 
-# Plain-HTTP loopback: one shared TLS context spares httpx loading the CA bundle per client.
-TLS = ssl.create_default_context()
-post = functools.partial(httpx.post, verify=TLS)
-get = functools.partial(httpx.get, verify=TLS)
-put = functools.partial(httpx.put, verify=TLS)
-
-
-POLICIES = "/api/v2/recording/mediaretentionpolicies"
-QUEUES = "/api/v2/routing/queues"
 PROTECTION = "/api/v2/recordings/deletionprotection"
 WIDE_INTERVAL = "2000-01-01T00:00:00Z/2100-01-01T00:00:00Z"
-
-
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
-def login(base_url: str, client_id: str = "recon-sandbox", secret: str = "sandbox-secret") -> httpx.Client:
-    token = post(
-        f"{base_url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": basic(client_id, secret)},
-    ).json()["access_token"]
-    return httpx.Client(base_url=base_url, verify=TLS, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture

@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import functools
 import math
-import ssl
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sandbox_http import login
 
 from reconciler.sandbox import GenesysSandbox
 from reconciler.sandbox.seed import CONVERSATION_COUNT, FLAGGED_PHRASES, HISTORY_DAYS, SEED_EPOCH
 from reconciler.sandbox.wire import iso
-
-# Plain-HTTP loopback: one shared TLS context spares httpx loading the CA bundle per client.
-TLS = ssl.create_default_context()
-post = functools.partial(httpx.post, verify=TLS)
-get = functools.partial(httpx.get, verify=TLS)
-put = functools.partial(httpx.put, verify=TLS)
-
 
 DETAILS = "/api/v2/analytics/conversations/details/query"
 SEARCH = "/api/v2/speechandtextanalytics/transcripts/search"
 RAW = "/api/v2/sandbox/conversations"
 # Every seeded conversation starts within HISTORY_DAYS before SEED_EPOCH (the interval is half-open).
 HISTORY = f"{iso(SEED_EPOCH - timedelta(days=HISTORY_DAYS))}/{iso(SEED_EPOCH + timedelta(days=1))}"
-
-
-def login(base_url: str) -> httpx.Client:
-    basic = base64.b64encode(b"recon-sandbox:sandbox-secret").decode()
-    token = post(
-        f"{base_url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-    ).json()["access_token"]
-    return httpx.Client(base_url=base_url, verify=TLS, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture(scope="module")

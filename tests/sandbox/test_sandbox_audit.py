@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import functools
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from sandbox_http import POLICIES, QUEUES, login
 
 from reconciler.sandbox import GenesysSandbox
 
-# Plain-HTTP loopback: one shared TLS context spares httpx loading the CA bundle per client.
-TLS = ssl.create_default_context()
-post = functools.partial(httpx.post, verify=TLS)
-get = functools.partial(httpx.get, verify=TLS)
-put = functools.partial(httpx.put, verify=TLS)
-
-
 QUERY = "/api/v2/audits/query"
-POLICIES = "/api/v2/recording/mediaretentionpolicies"
-QUEUES = "/api/v2/routing/queues"
 WIDE = "2000-01-01T00:00:00Z/2100-01-01T00:00:00Z"
 ENTRY_FIELDS = {
     "id",
@@ -38,16 +27,6 @@ ENTRY_FIELDS = {
     "status",
     "propertyChanges",
 }
-
-
-def login(base_url: str) -> httpx.Client:
-    basic = base64.b64encode(b"recon-sandbox:sandbox-secret").decode()
-    token = post(
-        f"{base_url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-    ).json()["access_token"]
-    return httpx.Client(base_url=base_url, verify=TLS, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import functools
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sandbox_http import POLICIES, QUEUES, get, login
 
 from reconciler.sandbox import GenesysSandbox
 from reconciler.sandbox.seed import DESKS
 
-# Plain-HTTP loopback: one shared TLS context spares httpx loading the CA bundle per client.
-TLS = ssl.create_default_context()
-post = functools.partial(httpx.post, verify=TLS)
-get = functools.partial(httpx.get, verify=TLS)
-put = functools.partial(httpx.put, verify=TLS)
-
-
-POLICIES = "/api/v2/recording/mediaretentionpolicies"
-QUEUES = "/api/v2/routing/queues"
 MUTATE = "/api/v2/sandbox/mutate"
 WIDE = "2000-01-01T00:00:00Z/2100-01-01T00:00:00Z"
 DESK = next(iter(DESKS))  # a seeded queue's name
-
-
-def login(base_url: str) -> httpx.Client:
-    basic = base64.b64encode(b"recon-sandbox:sandbox-secret").decode()
-    token = post(
-        f"{base_url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-    ).json()["access_token"]
-    return httpx.Client(base_url=base_url, verify=TLS, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture

@@ -3,43 +3,19 @@ and the sandbox-only HTTP endpoint that sets them from another process."""
 
 from __future__ import annotations
 
-import base64
-import functools
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from sandbox_http import POLICIES, QUEUES, basic, get, login, post, put
 
 from reconciler.sandbox import GenesysSandbox
 from reconciler.sandbox.faults import all_permissions
 from reconciler.sandbox.seed import DESKS
 
-# Plain-HTTP loopback: one shared TLS context spares httpx loading the CA bundle per client.
-TLS = ssl.create_default_context()
-post = functools.partial(httpx.post, verify=TLS)
-get = functools.partial(httpx.get, verify=TLS)
-put = functools.partial(httpx.put, verify=TLS)
-
-
-POLICIES = "/api/v2/recording/mediaretentionpolicies"
-QUEUES = "/api/v2/routing/queues"
 FAULTS = "/api/v2/sandbox/faults"
 WIDE = "2000-01-01T00:00:00Z/2100-01-01T00:00:00Z"
-
-
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
-def login(base_url: str) -> httpx.Client:
-    token = post(
-        f"{base_url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": basic("recon-sandbox", "sandbox-secret")},
-    ).json()["access_token"]
-    return httpx.Client(base_url=base_url, verify=TLS, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture
