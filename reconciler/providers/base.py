@@ -141,6 +141,18 @@ class Classification:
     reason: str = ""
 
 
+SEVERITY = {Safety.REVERSIBLE: 0, Safety.ONE_WAY: 1, Safety.FORBIDDEN: 2}
+
+
+def strongest(found: Sequence[tuple[Safety, str]]) -> Classification:
+    """The most severe of `found` (rule outcomes), its reasons joined with "; ";
+    reversible when nothing was found."""
+    if not found:
+        return Classification(Safety.REVERSIBLE)
+    worst = max((safety for safety, _ in found), key=SEVERITY.__getitem__)
+    return Classification(worst, "; ".join(reason for safety, reason in found if safety is worst))
+
+
 @dataclass(frozen=True, slots=True)
 class Attribution:
     """Who last changed a live object, and when, as the platform's audit trail says."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.durations import Duration
-from reconciler.providers.base import Action, AttributeSchema, Classification, ProposedChange, Safety
+from reconciler.providers.base import Action, AttributeSchema, Classification, ProposedChange, Safety, strongest
 from reconciler.providers.hold_safety import hold_rules
 
 Classifier = Callable[[ProposedChange], Classification]
@@ -46,8 +46,6 @@ FAKE_SCHEMAS: dict[str, AttributeSchema] = {
     ),
 }
 
-_ORDER = {Safety.REVERSIBLE: 0, Safety.ONE_WAY: 1, Safety.FORBIDDEN: 2}
-
 
 def default_classifier(change: ProposedChange) -> Classification:
     """The fake providers' safety table. Pure: looks only at `change`.
@@ -77,10 +75,7 @@ def default_classifier(change: ProposedChange) -> Classification:
         found.extend(_archive_rules(change))
     elif change.kind == "LegalHold":
         found.extend(hold_rules(change))
-    if not found:
-        return Classification(Safety.REVERSIBLE)
-    worst = max((safety for safety, _ in found), key=_ORDER.__getitem__)
-    return Classification(worst, "; ".join(reason for safety, reason in found if safety == worst))
+    return strongest(found)
 
 
 def fixed_classifier(safety: Safety, reason: str = "forced by test") -> Classifier:

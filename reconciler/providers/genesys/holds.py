@@ -47,6 +47,7 @@ from reconciler.providers.base import (
     ProviderError,
     ResourceRef,
     Safety,
+    strongest,
 )
 from reconciler.providers.genesys.client import GenesysClient
 from reconciler.providers.genesys.directory import Directory
@@ -116,11 +117,7 @@ def classify_hold(change: ProposedChange, org_total: int) -> Classification:
                 "per org (narrow a scope, or release a hold that is no longer needed)",
             )
         )
-    if not rules:
-        return Classification(Safety.REVERSIBLE)
-    order = {Safety.REVERSIBLE: 0, Safety.ONE_WAY: 1, Safety.FORBIDDEN: 2}
-    worst = max((s for s, _ in rules), key=order.__getitem__)
-    return Classification(worst, "; ".join(reason for safety, reason in rules if safety is worst))
+    return strongest(rules)
 
 
 class LegalHoldProvider:
@@ -234,12 +231,17 @@ class LegalHoldProvider:
         return protected
 
     async def observe_all(self, refs: Sequence[ResourceRef]) -> dict[str, Observed]:
-        """The protected subset of (recorded ∪ wanted) conversations per hold."""
+        """The protected subset of (recorded ∪ wanted) conversations per hold: one set of
+        protection queries (≤ 100 ids each) for all holds together, not one per hold."""
+        candidates = {
+            ref.address: set((ref.recorded or {}).get("conversations") or []) | self._wanted.get(ref.name, set())
+            for ref in refs
+        }
+        everywhere = await self._protected(set().union(*candidates.values()) if candidates else set())
         found: dict[str, Observed] = {}
         for ref in refs:
             recorded = dict(ref.recorded or {})
-            candidates = set(recorded.get("conversations") or []) | self._wanted.get(ref.name, set())
-            protected = await self._protected(candidates)
+            protected = candidates[ref.address] & everywhere
             if not recorded and not protected:
                 continue
             recorded["conversations"] = sorted(protected)

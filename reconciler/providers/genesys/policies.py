@@ -46,7 +46,7 @@ from reconciler.providers.base import (
 from reconciler.providers.genesys.audit import AuditTrail
 from reconciler.providers.genesys.client import GenesysClient
 from reconciler.providers.genesys.directory import Directory
-from reconciler.providers.genesys.errors import NotFoundError
+from reconciler.providers.genesys.objects import delete_if_present, find_by_name, read_for_update
 
 POLICIES_PATH = "/api/v2/recording/mediaretentionpolicies"
 DIRECTIONS = {"inbound": "INBOUND", "outbound": "OUTBOUND"}
@@ -220,41 +220,25 @@ class RecordingPolicyProvider:
     async def create(self, name: str, attributes: Attributes) -> Observed:
         """POST a new policy; when one with this name exists (an apply that crashed after
         creating it), update that one instead."""
-        existing = [p for p in await self._by_name(name) if p.get("name") == name]
-        if existing:
-            return await self.update(ResourceRef(self.kind, name, str(existing[0]["id"])), attributes)
+        existing = await find_by_name(self.client, POLICIES_PATH, name)
+        if existing is not None:
+            return await self.update(ResourceRef(self.kind, name, str(existing["id"])), attributes)
         body = wire_from_attributes(name, attributes, await self.directory.queue_ids())
         created = await self.client.post(POLICIES_PATH, json=body)
         return Observed(
             self.kind, name, str(created["id"]), attributes_from_wire(created, await self.directory.queue_names())
         )
 
-    async def _by_name(self, name: str) -> list[dict[str, Any]]:
-        return [p async for p in self.client.paginate(POLICIES_PATH, {"name": name}) if isinstance(p, dict)]
-
     async def update(self, ref: ResourceRef, attributes: Attributes) -> Observed:
         """GET, change recon's fields (and the name), PUT."""
-        if ref.id is None:
-            raise ProviderError(f"cannot update {ref.address}: no platform id", next_step="this is a bug in the caller")
-        path = f"{POLICIES_PATH}/{ref.id}"
-        try:
-            current = await self.client.get(path)
-        except NotFoundError as exc:
-            raise ProviderError(
-                f"cannot update {ref.address}: Genesys Cloud has no media retention policy {ref.id}",
-                next_step="run `recon plan` again; it was deleted outside recon and will be created again",
-            ) from exc
+        object_id, current = await read_for_update(self.client, POLICIES_PATH, ref, "media retention policy")
         body = wire_from_attributes(ref.name, attributes, await self.directory.queue_ids(), current)
-        updated = await self.client.put(path, json=body)
-        return Observed(self.kind, ref.name, ref.id, attributes_from_wire(updated, await self.directory.queue_names()))
+        updated = await self.client.put(f"{POLICIES_PATH}/{object_id}", json=body)
+        names = await self.directory.queue_names()
+        return Observed(self.kind, ref.name, object_id, attributes_from_wire(updated, names))
 
     async def delete(self, ref: ResourceRef) -> None:
-        if ref.id is None:
-            raise ProviderError(f"cannot delete {ref.address}: no platform id", next_step="this is a bug in the caller")
-        try:
-            await self.client.delete(f"{POLICIES_PATH}/{ref.id}")
-        except NotFoundError:
-            return
+        await delete_if_present(self.client, POLICIES_PATH, ref)
 
     def normalise(self, attributes: Attributes) -> Attributes:
         return normalise_policy(attributes)

@@ -20,7 +20,6 @@ Called by: reconciler.providers.genesys.provider (the Genesys ProviderSet).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,14 +33,13 @@ from reconciler.providers.base import (
     ExpandContext,
     Observed,
     ProposedChange,
-    ProviderError,
     ResourceRef,
     Safety,
 )
 from reconciler.providers.genesys.audit import AuditTrail
 from reconciler.providers.genesys.client import GenesysClient
 from reconciler.providers.genesys.directory import QUEUES_PATH, Directory
-from reconciler.providers.genesys.errors import NotFoundError
+from reconciler.providers.genesys.objects import delete_if_present, find_by_name, read_for_update
 
 SUPPRESS = "suppressInQueueCallRecording"
 MANAGED_FIELDS = (SUPPRESS, "description")
@@ -125,35 +123,22 @@ class QueueProvider:
 
     async def create(self, name: str, attributes: Attributes) -> Observed:
         """POST a queue; when one with this name exists, update it instead."""
-        existing = [q async for q in self.client.paginate(QUEUES_PATH, {"name": name}) if q.get("name") == name]
-        if existing:
-            return await self.update(ResourceRef(self.kind, name, str(existing[0]["id"])), attributes)
+        existing = await find_by_name(self.client, QUEUES_PATH, name)
+        if existing is not None:
+            return await self.update(ResourceRef(self.kind, name, str(existing["id"])), attributes)
         created = await self.client.post(QUEUES_PATH, json=queue_body(name, attributes, None))
         self.directory.remember_queue(created)
         return Observed(self.kind, name, str(created["id"]), project(created, set(attributes)))
 
     async def update(self, ref: ResourceRef, attributes: Attributes) -> Observed:
         """GET the queue, set recon's fields and the name, PUT it whole."""
-        if ref.id is None:
-            raise ProviderError(f"cannot update {ref.address}: no platform id", next_step="this is a bug in the caller")
-        path = f"{QUEUES_PATH}/{ref.id}"
-        try:
-            current = await self.client.get(path)
-        except NotFoundError as exc:
-            raise ProviderError(
-                f"cannot update {ref.address}: Genesys Cloud has no routing queue {ref.id}",
-                next_step="run `recon plan` again; it was deleted outside recon and will be created again",
-            ) from exc
-        updated = await self.client.put(path, json=queue_body(ref.name, attributes, current))
+        object_id, current = await read_for_update(self.client, QUEUES_PATH, ref, "routing queue")
+        updated = await self.client.put(f"{QUEUES_PATH}/{object_id}", json=queue_body(ref.name, attributes, current))
         self.directory.remember_queue(updated)
-        return Observed(self.kind, ref.name, ref.id, project(updated, set(attributes)))
+        return Observed(self.kind, ref.name, object_id, project(updated, set(attributes)))
 
     async def delete(self, ref: ResourceRef) -> None:
-        if ref.id is None:
-            raise ProviderError(f"cannot delete {ref.address}: no platform id", next_step="this is a bug in the caller")
-        with contextlib.suppress(NotFoundError):
-            await self.client.delete(f"{QUEUES_PATH}/{ref.id}")
-        self.directory.forget_queue(ref.id)
+        self.directory.forget_queue(await delete_if_present(self.client, QUEUES_PATH, ref))
 
     def normalise(self, attributes: Attributes) -> Attributes:
         return copy.deepcopy(attributes)
