@@ -11,7 +11,7 @@ Decisions a compliance engineer relies on:
   second create): this is how an apply interrupted before recording an id converges, and
   how an existing org is onboarded after `recon export`.
 - Resources in state but gone from the manifests are *orphaned*: shown, and deleted only
-  with --prune. ArchiveBucket and LegalHold are never deleted by recon (RETAINED_KINDS):
+  with --prune. ArchiveBucket, LegalHold and RecordingSettings are never deleted by recon (RETAINED_KINDS):
   --forget removes them from state and leaves them on the platform; replacing one is
   forbidden outright, whatever the provider says.
 - A change the provider classifies as forbidden blocks the whole plan (exit 3) and never
@@ -45,8 +45,9 @@ from reconciler.providers.base import (
 )
 from reconciler.state.model import ResourceState, State
 
-RETAINED_KINDS = frozenset({"ArchiveBucket", "LegalHold"})
-"""Kinds recon never deletes: an archive holds regulated records, a hold protects them."""
+RETAINED_KINDS = frozenset({"ArchiveBucket", "LegalHold", "RecordingSettings"})
+"""Kinds recon never deletes: an archive holds regulated records, a hold protects them, and
+an org's recording settings cannot be deleted (only stop being managed)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,7 +167,30 @@ def _unused_waiver(estate: Estate) -> None:
     add(estate, waiver("idle-waiver", "recon.market-data-breaker", "MarketDataFeed/rates-feed", "2027-06-30"))
 
 
+def _two_settings_for_one_org(estate: Estate) -> None:
+    for name in ("org-a", "org-b"):
+        add(
+            estate,
+            {
+                "apiVersion": "recon/v1",
+                "kind": "RecordingSettings",
+                "metadata": {"name": name},
+                "spec": {"region": "eu-west-1", "regionalStorage": True},
+            },
+        )
+
+
 CORE_CASES = [
+    pytest.param(
+        Case(
+            "recon.recording-settings-per-org",
+            _two_settings_for_one_org,
+            "RecordingSettings-org-b.yaml",
+            "region:",
+            "RecordingSettings/org-b",
+        ),
+        id="recon.recording-settings-per-org",
+    ),
     pytest.param(
         Case(
             "recon.queue-coverage",

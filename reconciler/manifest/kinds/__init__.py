@@ -3,7 +3,7 @@
 Called by: reconciler.manifest.loader, reconciler.manifest.schema, the CLI and tests.
 """
 
-from reconciler.manifest.kinds import archive, recording, runtime, waiver
+from reconciler.manifest.kinds import archive, recording, runtime, settings, waiver
 from reconciler.manifest.kinds.base import API_VERSION, KINDS, KindInfo, Reference, Spec
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "archive",
     "recording",
     "runtime",
+    "settings",
     "waiver",
 ]

@@ -1,8 +1,8 @@
 """The `recon` pack: rules that hold whatever the regime.
 
 Queue coverage (a regulated queue is covered by exactly one recording policy, which names a
-regime), data residency, market-data feed safety, legal-hold release approval and the
-capture-verification topology (200 traders per TradeSense server, every trader of a
+regime), one RecordingSettings per org, data residency, market-data feed safety, legal-hold
+release approval and the capture-verification topology (200 traders per TradeSense server, every trader of a
 regulated queue covered by exactly one collector). Waiver rules live in policy.waivers.
 
 Called by: reconciler.policy (importing this module registers the rules).
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from reconciler.manifest.kinds.archive import LegalHoldSpec
 from reconciler.manifest.kinds.runtime import CollectorTopologySpec, MarketDataFeedSpec
+from reconciler.manifest.kinds.settings import RecordingSettingsSpec
 from reconciler.manifest.model import Resource
 from reconciler.manifest.regions import (
     ALLOWED_JURISDICTIONS,
@@ -92,6 +93,21 @@ def _residency(view: EstateView, rule: Rule) -> Iterable[Finding]:
                     bucket.location("spec", "region"),
                     "spec.region",
                 )
+
+
+def _settings_per_org(view: EstateView, rule: Rule) -> Iterable[Finding]:
+    first_in_region: dict[str, Resource] = {}
+    for settings in view.estate.of_kind("RecordingSettings"):
+        assert isinstance(settings.spec, RecordingSettingsSpec)
+        first = first_in_region.setdefault(settings.spec.region, settings)
+        if first is not settings:
+            yield rule.finding(
+                settings.address,
+                f"the org in {settings.spec.region} already has its recording settings in {first.address}; "
+                "two would overwrite each other on every apply",
+                settings.location("spec", "region"),
+                "spec.region",
+            )
 
 
 def _feed_timeout(view: EstateView, rule: Rule) -> Iterable[Finding]:
@@ -209,6 +225,8 @@ for _rule in (
     Rule("recon.residency", "recon", Severity.ERROR, "EU, UK and Swiss clients' calls are recorded and archived in allowed regions",
          "record in an org and archive in a bucket within the clients' jurisdiction (EU clients: EU regions)", _residency,
          "GDPR Art 44; UK GDPR Art 45"),
+    Rule("recon.recording-settings-per-org", "recon", Severity.ERROR, "One RecordingSettings per Genesys Cloud org",
+         "keep one RecordingSettings per region and merge the fields you need into it", _settings_per_org),
     Rule("recon.market-data-timeout", "recon", Severity.ERROR, "A market-data fetch times out within 200 ms",
          "set spec.timeoutMs to 200 or less", _feed_timeout),
     Rule("recon.market-data-breaker", "recon", Severity.ERROR, "A market-data feed has a circuit breaker",

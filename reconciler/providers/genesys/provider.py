@@ -1,8 +1,9 @@
-"""The Genesys Cloud ProviderSet: one client, one directory, one audit trail, three kinds.
+"""The Genesys Cloud ProviderSet: one client, one directory, one audit trail, four kinds.
 
     RecordingPolicy  → media retention policies      (reconciler.providers.genesys.policies)
     Queue            → routing queues                 (reconciler.providers.genesys.queues)
     LegalHold        → deletion protection            (reconciler.providers.genesys.holds)
+    RecordingSettings → the org's recording settings  (reconciler.providers.genesys.settings)
 
 RetentionPolicy has no object of its own on Genesys Cloud: its days are folded into every
 media retention policy that uses it, so plans show them on the RecordingPolicy.
@@ -25,8 +26,9 @@ from reconciler.providers.genesys.directory import Directory
 from reconciler.providers.genesys.holds import LegalHoldProvider
 from reconciler.providers.genesys.policies import RecordingPolicyProvider
 from reconciler.providers.genesys.queues import QueueProvider
+from reconciler.providers.genesys.settings import RecordingSettingsProvider
 
-GENESYS_KINDS = ("Queue", "RecordingPolicy", "LegalHold")
+GENESYS_KINDS = ("Queue", "RecordingPolicy", "LegalHold", "RecordingSettings")
 
 
 def genesys_providers(client: GenesysClient, *, client_id: str, today: dt.date) -> ProviderSet:
@@ -38,6 +40,7 @@ def genesys_providers(client: GenesysClient, *, client_id: str, today: dt.date) 
         "Queue": QueueProvider(client, directory, audit),
         "RecordingPolicy": RecordingPolicyProvider(client, directory, audit),
         "LegalHold": LegalHoldProvider(client, directory, today=today),
+        "RecordingSettings": RecordingSettingsProvider(client, audit),
     }
     return ProviderSet(
         providers,
