@@ -23,6 +23,7 @@ import click
 from reconciler.cli.common import cli, fail, lock_seconds, now_utc, run_async, variables, with_vars, write_output
 from reconciler.cli.estate_commands import print_state
 from reconciler.cli.progress import ApplyProgress, note, status, use_color
+from reconciler.cli.state_settings import s3_settings
 from reconciler.cli.targets import providers_for, request_count, say_unmanaged
 from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_checked
 from reconciler.engine.plan import Plan, PlanFileError
@@ -125,7 +126,7 @@ def plan(
         ws = open_workspace(paths, variables(var_assignments, var_files), today=_today(as_of))
         providers = providers_for(ws.project, ws.root)
         try:
-            state = state_backend(ws.project, ws.root).read()
+            state = state_backend(ws.project, ws.root, s3=s3_settings(ws.project, ws.root)).read()
             result = _plan_now(ws, providers, state, prune, forget, list(paths), verbose=verbose)
         finally:
             _close(providers)
@@ -232,7 +233,7 @@ def apply(
             ws = open_workspace(paths, values, today=now_utc().date())
         providers = providers_for(ws.project, ws.root)
         try:
-            backend = state_backend(ws.project, ws.root)
+            backend = state_backend(ws.project, ws.root, s3=s3_settings(ws.project, ws.root))
             with backend.lock("apply", timeout) as session:
                 if saved is None:
                     the_plan = _plan_now(ws, providers, session.state, prune, forget, list(paths))

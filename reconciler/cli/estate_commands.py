@@ -22,6 +22,7 @@ import click
 
 from reconciler.cli.common import cli, fail, lock_seconds, now_utc, run_async, variables, with_vars, write_output
 from reconciler.cli.progress import note, use_color
+from reconciler.cli.state_settings import s3_settings
 from reconciler.cli.targets import providers_for
 from reconciler.diagnostics import DiagnosticList
 from reconciler.engine.drift import detect_drift
@@ -70,7 +71,7 @@ def _state_line(resource: ResourceState) -> str:
 
 def print_state(directory: str, *, as_json: bool) -> None:
     project, root = project_at(directory)
-    backend = state_backend(project, root)
+    backend = state_backend(project, root, s3=s3_settings(project, root))
     state = backend.read()
     if as_json:
         click.echo(json.dumps(state.to_json(), indent=2))
@@ -100,7 +101,7 @@ def drift(
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
         providers = providers_for(ws.project, ws.root)
         try:
-            state = state_backend(ws.project, ws.root).read()
+            state = state_backend(ws.project, ws.root, s3=s3_settings(ws.project, ws.root)).read()
             report = run_async(detect_drift(ws.estate, state, providers, target=ws.target, now=now_utc()))
         finally:
             run_async(providers.aclose())
@@ -148,7 +149,7 @@ def state_show(address: str, project_dir: str) -> None:
     """Everything recon recorded about one resource, as JSON."""
     try:
         project, root = project_at(project_dir)
-        current = state_backend(project, root).read()
+        current = state_backend(project, root, s3=s3_settings(project, root)).read()
         resource = current.resources.get(address)
         if resource is None:
             raise UsageError(f"{address} is not in the state", next_step="`recon state list` shows what is")
@@ -181,7 +182,9 @@ def import_command(
         timeout = lock_seconds(lock_timeout)
         providers = providers_for(ws.project, ws.root)
         try:
-            with state_backend(ws.project, ws.root).lock("import", timeout) as session:
+            with state_backend(ws.project, ws.root, s3=s3_settings(ws.project, ws.root)).lock(
+                "import", timeout
+            ) as session:
                 recorded = run_async(import_resource(session, providers, ws.estate, address, object_id))
         finally:
             run_async(providers.aclose())
@@ -236,7 +239,7 @@ def force_unlock(lock_id: str, project_dir: str) -> None:
     """
     try:
         project, root = project_at(project_dir)
-        info = state_backend(project, root).force_unlock(lock_id)
+        info = state_backend(project, root, s3=s3_settings(project, root)).force_unlock(lock_id)
     except ReconError as error:
         fail(error)
         return

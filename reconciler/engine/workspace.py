@@ -24,6 +24,7 @@ from reconciler.manifest.project import SANDBOX, Project
 from reconciler.policy import Evaluation, evaluate
 from reconciler.state.backend import StateBackend
 from reconciler.state.local import LocalBackend
+from reconciler.state.s3 import S3Backend, S3Settings
 
 
 @dataclass(slots=True)
@@ -102,14 +103,18 @@ def open_workspace(paths: Sequence[str], variables: Mapping[str, Any], *, today:
     )
 
 
-def state_backend(project: Project, root: Path) -> StateBackend:
-    """The configured state backend."""
+def state_backend(project: Project, root: Path, *, s3: S3Settings | None = None) -> StateBackend:
+    """The configured state backend. For `backend: s3`, `s3` says how to reach S3 (the CLI
+    resolves it from the target: reconciler.cli.state_settings); None is boto3's default
+    chain (environment, profile, instance role)."""
     config = project.state
     if config.backend == "local":
         return LocalBackend(root / config.path)
+    if config.backend == "s3" and config.bucket and config.key:
+        return S3Backend.from_settings(config.bucket, config.key, s3 or S3Settings(), region=config.region)
     raise UsageError(
         f"state backend '{config.backend}' is not available in this build of recon",
-        next_step="use `state: {backend: local}` in recon.yaml",
+        next_step="use `state: {backend: local}` or `state: {backend: s3, bucket: ..., key: ...}` in recon.yaml",
     )
 
 
