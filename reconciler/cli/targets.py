@@ -1,16 +1,19 @@
 """Which providers a project's target uses.
 
 `sandbox` (the default, also used when no target is configured) is the embedded estate:
-the Genesys kinds (Queue, RecordingPolicy, LegalHold) talk to the sandbox's
-Genesys-Cloud-compatible server over HTTP on loopback — started on demand
+the Genesys kinds (Queue, RecordingPolicy, LegalHold, RecordingSettings) talk to the
+sandbox's Genesys-Cloud-compatible server over HTTP on loopback — started on demand
 (`reconciler.sandbox.process.ensure_running`) and persisted under
-`<project>/.recon/sandbox/` — with exactly the client and providers a real org uses. The
-kinds whose providers are not built yet (ArchiveBucket, MarketDataFeed, CollectorTopology)
-still use the package's fake providers over `<project>/.recon/sandbox/estate.json`.
+`<project>/.recon/sandbox/` — and ArchiveBucket talks to the sandbox's S3 (a moto server)
+through boto3, with exactly the clients and providers a real org and account use. The
+kinds whose providers are not built yet (MarketDataFeed, CollectorTopology) still use the
+package's fake providers over `<project>/.recon/sandbox/estate.json`.
 
 A named target uses the Genesys Cloud provider for its `genesys:` org (region or explicit
-URLs, credentials from env:/file: references). Kinds no provider of that target manages
-are listed by `unmanaged_kinds` so the CLI can say so instead of silently skipping them.
+URLs, credentials from env:/file: references) and the AWS provider for its `aws:` account
+(region, profile, endpointUrl; credentials from boto3's chain). Kinds no provider of that
+target manages are listed by `unmanaged_kinds` so the CLI can say so instead of silently
+skipping them.
 
 Called by: reconciler.cli.engine_commands and estate_commands.
 """
@@ -19,13 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
 from reconciler.engine.workspace import Workspace
 from reconciler.errors import UsageError
-from reconciler.manifest.project import SANDBOX, GenesysTarget, Project
+from reconciler.manifest.project import SANDBOX, AwsTarget, GenesysTarget, Project
 from reconciler.providers.base import ProviderSet
 from reconciler.providers.genesys.client import GenesysClient
 from reconciler.providers.genesys.provider import GENESYS_KINDS, genesys_providers
@@ -35,6 +40,9 @@ from reconciler.testing import FakeStore, fake_providers, manageable_kinds
 
 SANDBOX_DIR = Path(".recon") / "sandbox"
 SANDBOX_ESTATE = SANDBOX_DIR / "estate.json"
+AWS_KINDS = ("ArchiveBucket",)
+"""Kinds the AWS provider serves (reconciler.providers.aws, imported only when used: boto3
+is slow to import)."""
 FOLDED_KINDS = frozenset({"RetentionPolicy"})
 """Kinds with no platform object on Genesys: folded into the objects that use them."""
 
@@ -58,32 +66,69 @@ def providers_for(project: Project, root: Path) -> ProviderSet:
             running.client_secret,
         )
         providers = genesys_providers(client, client_id=running.client_id, today=day)
-        rest = [k for k in manageable_kinds() if k not in GENESYS_KINDS and k not in FOLDED_KINDS]
-        fakes = fake_providers(FakeStore.open(sandbox_estate_path(root)), rest)
-        providers.providers.update(fakes.providers)
-        return providers
+        providers = providers.merged(_sandbox_aws(running.services))
+        rest = [k for k in manageable_kinds() if k not in (*GENESYS_KINDS, *AWS_KINDS) and k not in FOLDED_KINDS]
+        return providers.merged(fake_providers(FakeStore.open(sandbox_estate_path(root)), rest))
     target = project.targets.get(project.target)
-    if target is None or target.genesys is None:
+    if target is None or (target.genesys is None and target.aws is None):
         raise UsageError(
-            f"target '{project.target}' has no genesys: section, and this build of recon has only the Genesys Cloud provider",
-            next_step="add genesys: {region, clientId, clientSecret} to the target, or set `target: sandbox`",
+            f"target '{project.target}' has neither a genesys: nor an aws: section",
+            next_step="add genesys: {region, clientId, clientSecret} and/or aws: {region} to the target, "
+            "or set `target: sandbox`",
         )
-    settings = target.genesys
-    client_id = resolve_reference(settings.clientId, root, "clientId")
-    client = GenesysClient(
-        genesys_endpoints(settings),
-        client_id,
-        resolve_reference(settings.clientSecret, root, "clientSecret"),
-        rate_per_minute=settings.ratePerMinute,
+    providers = ProviderSet()
+    if target.genesys is not None:
+        settings = target.genesys
+        client_id = resolve_reference(settings.clientId, root, "clientId")
+        client = GenesysClient(
+            genesys_endpoints(settings),
+            client_id,
+            resolve_reference(settings.clientSecret, root, "clientSecret"),
+            rate_per_minute=settings.ratePerMinute,
+        )
+        providers = genesys_providers(client, client_id=client_id, today=day)
+    if target.aws is not None:
+        providers = providers.merged(_named_aws(target.aws))
+    return providers
+
+
+def _sandbox_aws(services: Mapping[str, Any]) -> ProviderSet:
+    from reconciler.providers.aws import AwsConfig, aws_providers  # noqa: PLC0415 (boto3 is slow to import)
+
+    entry = services.get("s3")
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
+        reason = entry.get("reason") if isinstance(entry, Mapping) else None
+        raise UsageError(
+            f"the sandbox's S3 service is not running ({reason or 'not listed'}), so ArchiveBuckets cannot be planned",
+            next_step="run `recon sandbox down` then `recon sandbox up`, and check .recon/sandbox/sandbox.log",
+        )
+    config = AwsConfig(
+        region=str(entry.get("region") or "eu-west-1"),
+        endpoint_url=entry["url"],
+        access_key_id=str(entry.get("accessKeyId")),
+        secret_access_key=str(entry.get("secretAccessKey")),
+        deny_insecure_transport=False,  # moto ignores policy conditions: the Deny would deny everything
     )
-    return genesys_providers(client, client_id=client_id, today=day)
+    return aws_providers(config)
+
+
+def _named_aws(settings: AwsTarget) -> ProviderSet:
+    from reconciler.providers.aws import AwsConfig, aws_providers  # noqa: PLC0415 (boto3 is slow to import)
+
+    return aws_providers(AwsConfig(region=settings.region, endpoint_url=settings.endpointUrl, profile=settings.profile))
 
 
 def unmanaged_kinds(project: Project) -> list[str]:
     """Kinds the target cannot manage in this build (plans leave them out)."""
     if project.target == SANDBOX:
         return []
-    return [k for k in manageable_kinds() if k not in GENESYS_KINDS and k not in FOLDED_KINDS]
+    target = project.targets.get(project.target)
+    served: set[str] = set(FOLDED_KINDS)
+    if target is not None and target.genesys is not None:
+        served |= set(GENESYS_KINDS)
+    if target is not None and target.aws is not None:
+        served |= set(AWS_KINDS)
+    return [k for k in manageable_kinds() if k not in served]
 
 
 def genesys_endpoints(settings: GenesysTarget) -> Endpoints:
@@ -127,7 +172,7 @@ def say_unmanaged(ws: Workspace) -> None:
     left = sorted({r.kind for r in ws.estate.resources.values()} & set(unmanaged_kinds(ws.project)))
     if left:
         click.echo(
-            f"Note: target '{ws.project.target}' manages only Genesys Cloud in this build; "
-            f"{', '.join(left)} are not planned here (their provider is not built yet).",
+            f"Note: target '{ws.project.target}' has no provider for {', '.join(left)} in this build; "
+            "they are not planned here (add the platform's section to the target, or their provider is not built yet).",
             err=True,
         )

@@ -321,6 +321,21 @@ class ProviderSet:
     def get(self, kind: str) -> Provider | None:
         return self.providers.get(kind)
 
+    def merged(self, other: ProviderSet) -> ProviderSet:
+        """One set serving both platforms' kinds (a target with a Genesys org and an AWS
+        account): hooks and closers of both, request counts summed. A kind both serve is a
+        bug in the caller (ValueError)."""
+        both = sorted(set(self.providers) & set(other.providers))
+        if both:
+            raise ValueError(f"two providers for {', '.join(both)}")
+        counters = [c for c in (self.request_counter, other.request_counter) if c is not None]
+        return ProviderSet(
+            {**self.providers, **other.providers},
+            pass_hooks=[*self.pass_hooks, *other.pass_hooks],
+            request_counter=(lambda: sum(count() for count in counters)) if counters else None,
+            on_close=[*self.on_close, *other.on_close],
+        )
+
     def kinds(self) -> list[str]:
         return list(self.providers)
 
