@@ -23,6 +23,10 @@ Endpoints and shapes (GC = follows Genesys Cloud v2; SANDBOX = sandbox-only or s
   POST   /api/v2/analytics/conversations/details/query     GC  see analytics.py
   POST   /api/v2/speechandtextanalytics/transcripts/search GC  see analytics.py
   GET    /api/v2/sandbox/conversations              SANDBOX raw conversations ?queueId=&userId=&from=&to=, paged
+  POST/GET /api/v2/notifications/channels           GC  -> {id, connectUri ws://127.0.0.1:<port>/channels/<id>, expires}
+                                                        / {entities}; websocket events: see notifications.py
+  GET/PUT/POST/DELETE .../channels/{id}/subscriptions  GC  [{id: topic}] -> {entities}; PUT replaces, POST adds,
+                                                        DELETE -> 204; unknown channel -> 404, bad topic -> 400
 
 Sandbox control endpoints (SANDBOX; never subject to faults, latency or request counting):
 
@@ -36,14 +40,21 @@ Sandbox control endpoints (SANDBOX; never subject to faults, latency or request 
                                                         audited as changedBy from client "admin-console";
                                                         unknown id/name -> 404; bad field -> 400 naming it
   POST   /api/v2/sandbox/reset                      re-seed from the seed (faults and tokens kept)
-  POST   /api/v2/sandbox/conversations              calls that just happened {queue, users, startTime?, transcript?, count?}
                                                         -> 200 {"status": "reset", "seed": n}
+  POST   /api/v2/sandbox/conversations              calls that just happened {queue, users, startTime?, transcript?, count?}
+                                                        -> 200 {"conversations": [ids]}; each is also sent to
+                                                        channels subscribed to v2.routing.queues.{id}.conversations
+  GET    /api/v2/sandbox/notifications              -> {heartbeatSeconds, queueSize, channels [{id, connectUri,
+                                                        expires, topics, connected, sent, dropped}]}
+  POST   /api/v2/sandbox/notifications/close        {channelId?, drop?} -> v2.system.socket_closing then close
+                                                        (drop: abort, no message) -> {closed: [ids], drop}
 
 Every /api/v2 call except health needs `Authorization: Bearer <issued token>` (else 401
 "bad.credentials"; see auth.py). Errors are `{"message", "code", "status", "contextId"}`. Fault knobs
 (faults.py) apply to /api/v2 calls after authentication; 429/503 draws are deterministic for a
 given seed and call order. `request_count` / health count requests by collection path
-(a `/{id}` route counts under its collection), /oauth/token included.
+(a `/{id}` route counts under its collection), /oauth/token included. Every audited write (API or
+mutate) is also published to channels subscribed to v2.audits.entitytype.{type}.entityid.{id}.
 
 Called by: tests, the demo and `recon sandbox` (through daemon.py). Imports only the stdlib and
 reconciler.sandbox siblings.
@@ -67,6 +78,7 @@ from reconciler.sandbox import analytics
 from reconciler.sandbox.audit import AuditQueries, realtime
 from reconciler.sandbox.auth import TokenIssuer
 from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.notifications import CHANNELS, Notifications
 from reconciler.sandbox.store import COLLECTIONS, POLICIES, QUEUES, USERS, SandboxStore
 from reconciler.sandbox.transport import Response, Server, json_response
 from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, not_found, require_object
@@ -94,7 +106,11 @@ class Route:
 
 
 class GenesysSandbox:
-    """An in-process fake Genesys Cloud org. Use as a context manager or call start()/stop()."""
+    """An in-process fake Genesys Cloud org. Use as a context manager or call start()/stop().
+
+    `notifications` is the channel/websocket component (notifications.py), started and stopped
+    with the server; default `Notifications()` (30 s heartbeat).
+    """
 
     def __init__(
         self,
@@ -106,6 +122,7 @@ class GenesysSandbox:
         rate_429: float = 0.0,
         rate_5xx: float = 0.0,
         seed: int = 0,
+        notifications: Notifications | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -118,6 +135,8 @@ class GenesysSandbox:
         self._counts: Counter[str] = Counter()
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
+        self.notifications = notifications or Notifications()
+        self._audit_seen = len(self.store.data["audit"])  # audit entries already published
         self._routes = self._build_routes()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -126,6 +145,7 @@ class GenesysSandbox:
         """Bind 127.0.0.1 on an OS-picked port, serve in a daemon thread, return the base URL."""
         if self._server is not None:
             return self.base_url
+        self.notifications.start()
         self._server = Server(("127.0.0.1", 0), self.handle)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="genesys-sandbox", daemon=True
@@ -143,6 +163,7 @@ class GenesysSandbox:
         if thread is not None:
             thread.join(timeout=5)
         self._server = self._thread = None
+        self.notifications.stop()
 
     def __enter__(self) -> GenesysSandbox:
         self.start()
@@ -191,12 +212,37 @@ class GenesysSandbox:
         (object_id ignored). Raises KeyError for an unknown id, ValueError for an unknown
         collection or a platform-owned field in `changes`.
         """
-        return self.store.mutate(collection, object_id, changes, changed_by)
+        changed = self.store.mutate(collection, object_id, changes, changed_by)
+        self._publish_audit()
+        return changed
 
     def reset(self) -> None:
         """Re-seed the org from the seed; audit query executions are dropped, faults and tokens kept."""
-        self.store.reset()
+        with self.store.lock:
+            self.store.reset()
+            self._audit_seen = len(self.store.data["audit"])
         self.audit_queries.clear()
+
+    def add_conversations(self, body: Any) -> JsonObj:
+        """Calls that just happened (store.add_conversations), also sent to subscribed channels."""
+        made = self.store.add_conversations(body)
+        wanted = set(made["conversations"])
+        added: list[JsonObj] = []
+        with self.store.lock:
+            for conversation in reversed(self.store.data["conversations"]):  # newest last
+                if len(added) == len(wanted):
+                    break
+                if conversation["id"] in wanted:
+                    added.append(conversation)
+        self.notifications.publish_conversations(added[::-1])
+        return made
+
+    def _publish_audit(self) -> None:
+        """Send audit entries written since the last call to channels subscribed to them."""
+        with self.store.lock:
+            entries = self.store.data["audit"]
+            fresh, self._audit_seen = entries[min(self._audit_seen, len(entries)) :], len(entries)
+        self.notifications.publish_audit(fresh)
 
     def add_bulk(self, queues: int, policies: int) -> None:
         """Insert `queues` queues "bench-queue-00001".. and `policies` policies "bench-policy-0001"..
@@ -217,7 +263,7 @@ class GenesysSandbox:
     # -- request handling ---------------------------------------------------------------------
 
     def _build_routes(self) -> list[Route]:
-        s, aq = self.store, self.audit_queries
+        s, aq, n = self.store, self.audit_queries, self.notifications
         pol, que, usr = POLICIES.path, QUEUES.path, USERS.path
         audits, sbx = "/api/v2/audits/query", "/api/v2/sandbox"
         details = "/api/v2/analytics/conversations/details/query"
@@ -258,7 +304,14 @@ class GenesysSandbox:
             (transcripts, transcripts, {"POST": lambda r: ok(analytics.search_transcripts(r.body, s.conversations()))}),
             (sbx + "/conversations", sbx + "/conversations", {
                 "GET": lambda r: ok(analytics.list_conversations(r.query, s.conversations())),
-                "POST": lambda r: ok(s.add_conversations(r.body)),
+                "POST": lambda r: ok(self.add_conversations(r.body)),
+            }),
+            (CHANNELS, CHANNELS, {"GET": lambda r: ok(n.list_channels()), "POST": lambda r: ok(n.create_channel())}),
+            (CHANNELS + "/{id}/subscriptions", CHANNELS, {
+                "GET": lambda r: ok(n.subscriptions(r.object_id)),
+                "PUT": lambda r: ok(n.subscribe(r.object_id, r.body, replace=True)),
+                "POST": lambda r: ok(n.subscribe(r.object_id, r.body, replace=False)),
+                "DELETE": no_content(lambda r: n.unsubscribe_all(r.object_id)),
             }),
         ]  # fmt: skip
         control: list[tuple[str, str, dict[str, Endpoint]]] = [
@@ -270,6 +323,8 @@ class GenesysSandbox:
             }),
             (sbx + "/mutate", sbx + "/mutate", {"POST": lambda r: ok(self._mutate_over_http(r.body))}),
             (sbx + "/reset", sbx + "/reset", {"POST": lambda r: ok(self._reset_over_http())}),
+            (sbx + "/notifications", sbx + "/notifications", {"GET": lambda r: ok(n.state())}),
+            (sbx + "/notifications/close", sbx + "/notifications", {"POST": lambda r: ok(n.close_sockets(r.body))}),
         ]  # fmt: skip
 
         def compile_route(path: str, key: str, methods: dict[str, Endpoint], is_control: bool) -> Route:
@@ -340,9 +395,12 @@ class GenesysSandbox:
             endpoint = route.methods.get(method)
             if endpoint is None:
                 raise ApiError(405, "method.not.allowed", f"HTTP {method} is not supported on {path}")
-            wants_body = method in {"POST", "PUT", "PATCH"} and (bool(raw_body.strip()) or not control)
+            body_optional = control or path == CHANNELS  # the SDK creates a channel with no body
+            wants_body = method in {"POST", "PUT", "PATCH"} and (bool(raw_body.strip()) or not body_optional)
             body = _parse_body(raw_body) if wants_body else None
             status, payload = endpoint(Request(method, query, body, rx_match.groupdict().get("id") or ""))
+            if method != "GET":
+                self._publish_audit()
         except ApiError as exc:
             return json_response(exc.status, exc.body(), exc.headers)
         if payload is None:
