@@ -6,8 +6,10 @@ starts, on loopback:
 
 - the Genesys-Cloud-API-compatible server (GenesysSandbox), its org persisted in
   DIR/genesys.json so it survives restarts;
-- an S3 emulator (moto's ThreadedMotoServer) when moto is installed; its buckets live in
-  memory and are gone when the daemon stops;
+- an S3 emulator (moto's ThreadedMotoServer, which also answers KMS) when moto is
+  installed; its buckets live in memory and are gone when the daemon stops. It starts with
+  the customer KMS keys the example desks' archives name (SEED_KMS_ALIASES), as a bank's
+  security team would have created them before an archive asks for one;
 
 then writes DIR/endpoints.json (atomically) saying where each service listens and with which
 test credentials, and serves until SIGTERM or SIGINT. On the way out it stops the servers
@@ -49,6 +51,8 @@ S3_ACCESS_KEY = "testing"
 S3_SECRET_KEY = "testing"
 S3_REGION = "eu-west-1"
 S3_START_TIMEOUT_S = 10.0
+SEED_KMS_ALIASES = (("eu-west-1", "alias/trading-recordings"), ("us-east-1", "alias/fx-recordings-us"))
+"""(region, alias) of the customer keys the sandbox account starts with."""
 
 NOT_BUILT: dict[str, dict[str, str]] = {
     "tradesense": {"status": "not-built", "reason": "arrives with capture verification (issue 7)"},
@@ -111,13 +115,36 @@ def _start_s3() -> tuple[_Stoppable | None, dict[str, Any]]:
         host, port = server.get_host_and_port()
     except AssertionError:  # pragma: no cover - bind failed in moto's own thread
         return None, {"status": "unavailable", "reason": "moto server did not bind"}
-    entry = {
+    entry: dict[str, Any] = {
         "url": f"http://{host}:{port}",
         "accessKeyId": S3_ACCESS_KEY,
         "secretAccessKey": S3_SECRET_KEY,
         "region": S3_REGION,
     }
+    try:
+        entry["kmsAliases"] = _seed_kms(entry["url"])
+    except Exception as error:  # the archive then says which alias is missing
+        log.warning("could not create the sandbox's KMS keys: %s", error)
     return server, entry
+
+
+def _seed_kms(url: str) -> list[str]:
+    """Create SEED_KMS_ALIASES in the emulator; the aliases created."""
+    import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (slow to import; only the daemon needs it)
+
+    created = []
+    for region, alias in SEED_KMS_ALIASES:
+        kms = boto3.client(
+            "kms",
+            endpoint_url=url,
+            region_name=region,
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+        )
+        key_id = kms.create_key(Description=f"sandbox customer key for {alias}")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+        created.append(f"{region}:{alias}")
+    return created
 
 
 def _read_owner(path: Path) -> int | None:
