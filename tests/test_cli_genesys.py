@@ -151,8 +151,8 @@ def test_every_mapping_lands_on_the_platform_and_a_second_plan_is_empty(recon: R
     before = org.requests()
     again = ok(recon("plan", "--detailed-exitcode", "-v", cwd=project))
     assert "No changes" in again.stdout
-    counted = int(again.stderr.split("with ")[1].split(" HTTP")[0])
-    assert counted == org.requests() - before, "--verbose reports exactly the requests the server saw"
+    counted = int(again.stderr.split("(Genesys Cloud ")[1].split(",")[0])
+    assert counted == org.requests() - before, "--verbose reports exactly the requests the Genesys server saw"
     assert counted <= 8, f"one list pass per collection, not one GET per resource ({counted})"
 
 

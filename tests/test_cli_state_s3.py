@@ -35,8 +35,8 @@ from reconciler.state import LockInfo, S3Backend
 from reconciler.state.lock import process_start
 
 KEY = "desks/energy/state.json"
-ADDRESSES = ["Queue/energy-desk-gas", "RecordingPolicy/gas-voice"]
-"""What the named target manages of the project (ArchiveBucket is not built for it)."""
+ADDRESSES = ["ArchiveBucket/trading-archive-eu", "Queue/energy-desk-gas", "RecordingPolicy/gas-voice"]
+"""What the named target manages of the project: its genesys: org and its aws: account."""
 
 MANIFESTS = {
     "retention.yaml": """apiVersion: recon/v1
@@ -78,7 +78,13 @@ def moto_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    url = f"http://{host}:{port}"
+    kms = boto3.client(
+        "kms", endpoint_url=url, region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    key = kms.create_key(Description="the archive's customer key")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/trading-recordings", TargetKeyId=key)
+    yield url
     server.stop()
     quiet.setLevel(level)
 

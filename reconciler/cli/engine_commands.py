@@ -24,7 +24,7 @@ from reconciler.cli.common import cli, fail, lock_seconds, now_utc, run_async, v
 from reconciler.cli.estate_commands import print_state
 from reconciler.cli.progress import ApplyProgress, note, status, use_color
 from reconciler.cli.state_settings import s3_settings
-from reconciler.cli.targets import providers_for, request_count, say_unmanaged
+from reconciler.cli.targets import providers_for, request_count, requests_by_platform, say_unmanaged
 from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_checked
 from reconciler.engine.plan import Plan, PlanFileError
 from reconciler.engine.planner import PlanOptions, make_plan
@@ -68,6 +68,7 @@ def _plan_now(
     options = PlanOptions(target=ws.target, prune=prune, forget=forget)
     say_unmanaged(ws)
     started, requests_before = time.monotonic(), request_count(providers)
+    per_platform_before = requests_by_platform(providers)
     with status(label):
         plan = run_async(
             make_plan(
@@ -78,7 +79,14 @@ def _plan_now(
     plan.root = str(ws.root)
     if verbose:
         requests = request_count(providers) - requests_before
-        note(f"The plan read the platform with {requests} HTTP request(s) in {time.monotonic() - started:.2f} s.")
+        per_platform = [
+            f"{platform} {count - per_platform_before.get(platform, 0)}"
+            for platform, count in requests_by_platform(providers).items()
+        ]
+        split = f" ({', '.join(per_platform)})" if len(per_platform) > 1 else ""
+        note(
+            f"The plan read the platform with {requests} HTTP request(s){split} in {time.monotonic() - started:.2f} s."
+        )
     return plan
 
 

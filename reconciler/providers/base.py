@@ -309,6 +309,8 @@ class ProviderSet:
     register a hook that drops them."""
     request_counter: Callable[[], int] | None = None
     """How many platform requests this set has made so far (for `--verbose`), if known."""
+    request_counters: dict[str, Callable[[], int]] = field(default_factory=dict)
+    """The same, per platform ("Genesys Cloud", "AWS"), for a set that spans several."""
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Shared resources (an HTTP client) closed after the providers by `aclose`."""
 
@@ -333,6 +335,7 @@ class ProviderSet:
             {**self.providers, **other.providers},
             pass_hooks=[*self.pass_hooks, *other.pass_hooks],
             request_counter=(lambda: sum(count() for count in counters)) if counters else None,
+            request_counters={**self.request_counters, **other.request_counters},
             on_close=[*self.on_close, *other.on_close],
         )
 

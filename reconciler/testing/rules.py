@@ -31,6 +31,7 @@ FAKE_SCHEMAS: dict[str, AttributeSchema] = {
         set_paths=frozenset({("scope", "users"), ("scope", "queues"), ("scope", "searchTerms")}),
     ),
     "RetentionPolicy": AttributeSchema(),
+    "RecordingSettings": AttributeSchema(),
     "RecordingPolicy": AttributeSchema(
         set_paths=frozenset({("regimes",), ("metadataKeys",), ("appliesTo", "queues")}),
     ),

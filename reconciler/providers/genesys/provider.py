@@ -46,5 +46,6 @@ def genesys_providers(client: GenesysClient, *, client_id: str, today: dt.date) 
         providers,
         pass_hooks=[directory.new_pass],
         request_counter=lambda: client.requests,
+        request_counters={"Genesys Cloud": lambda: client.requests},
         on_close=[client.aclose],
     )
