@@ -2,12 +2,13 @@
 print, and exit with the documented code:
 
     0 success / no changes / no findings at error severity      1 error (bad input, usage)
-    2 changes present (plan/drift with --detailed-exitcode; drift always)
+    2 changes present (plan/drift with --detailed-exitcode; drift always); archive gaps
     3 blocked: error-severity compliance findings or a forbidden change
 
 Modules: common (group, shared options), foundation (validate, schema, rules, render,
 kinds), engine_commands (plan, apply, show), estate_commands (drift, state, import,
-export, force-unlock), progress (live display on a TTY, plain lines in CI).
+export, force-unlock), archive_commands (verify-archive: exit 2 on any gap), progress
+(live display on a TTY, plain lines in CI).
 
 Called by: the `recon` console script and `python -m reconciler`.
 """
@@ -18,11 +19,11 @@ import sys
 
 import click
 
-from reconciler.cli import engine_commands, estate_commands, foundation, sandbox_commands
+from reconciler.cli import archive_commands, engine_commands, estate_commands, foundation, sandbox_commands
 from reconciler.cli.common import cli
 from reconciler.errors import EXIT_ERROR
 
-__all__ = ["cli", "engine_commands", "estate_commands", "foundation", "main", "sandbox_commands"]
+__all__ = ["archive_commands", "cli", "engine_commands", "estate_commands", "foundation", "main", "sandbox_commands"]
 
 
 def main() -> None:

@@ -6,6 +6,7 @@
     recon sandbox reset                                               stop it and forget its state
     recon sandbox mutate COLLECTION NAME --set KEY=VALUE ... [--by EMAIL]
                                                                       change an object "by hand"
+    recon sandbox export --bucket NAME [--from DATE] [--to DATE]     the platform's S3 recording export
 
 Every command works on PROJECT_DIR/.recon/sandbox/ (endpoints.json, genesys.json,
 sandbox.log). The credentials printed are the sandbox's fixed test credentials, not secrets.
@@ -16,11 +17,13 @@ Called by: reconciler.cli (registered on the group at import).
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 
 from reconciler.cli.common import cli, fail
 from reconciler.errors import ReconError, UsageError
@@ -199,3 +202,58 @@ def sandbox_mutate(collection: str, name: str, assignments: tuple[str, ...], cha
     click.echo(f"sandbox: changed {collection} {name!r} as {changed_by}: {', '.join(sorted(changes))}")
     if result is not None:
         click.echo(json.dumps(result, indent=2))
+
+
+_day = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _export(directory: Path, payload: dict[str, Any]) -> Any:
+    """POST /api/v2/sandbox/export on the running sandbox; its answer."""
+    endpoints = process.status(directory).endpoints
+    if endpoints is None:
+        raise UsageError("the sandbox is not running", next_step="start it with `recon sandbox up`")
+    basic = base64.b64encode(f"{endpoints.client_id}:{endpoints.client_secret}".encode()).decode()
+    try:
+        with httpx.Client(base_url=endpoints.genesys_url, timeout=120.0) as client:
+            token = client.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+            )
+            token.raise_for_status()
+            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            response = client.post("/api/v2/sandbox/export", json=payload, headers=bearer)
+    except httpx.HTTPError as error:
+        raise UsageError(
+            f"cannot reach the sandbox at {endpoints.genesys_url}: {error}",
+            next_step="check `recon sandbox status`; restart it with `recon sandbox down` and `recon sandbox up`",
+        ) from None
+    if response.status_code >= 400:
+        try:
+            message = str(response.json().get("message"))
+        except (ValueError, AttributeError):
+            message = response.text.strip()[:200]
+        hint = "run `recon apply` first to create the archive bucket" if response.status_code == 404 else ""
+        if "no resource at" in message:
+            hint = "restart the sandbox (`recon sandbox down`, `recon sandbox up`) to run this recon's server"
+        raise UsageError(f"the sandbox refused the export (HTTP {response.status_code}): {message}", next_step=hint)
+    return response.json()
+
+
+@sandbox_group.command("export")
+@click.option("--bucket", required=True, help="The S3 bucket to export into (its real name, spec.bucketName).")
+@click.option("--from", "date_from", type=_day, help="First day (UTC) of conversations to export.")
+@click.option("--to", "date_to", type=_day, help="Last day (UTC, inclusive) of conversations to export.")
+@_project_dir
+def sandbox_export(bucket: str, date_from: Any, date_to: Any, project_dir: str) -> None:
+    """Export the recordings of the sandbox's conversations to its S3, as Genesys Cloud's
+    recording export does (audio + _metadata.json per conversation)."""
+    payload: dict[str, Any] = {"bucket": bucket}
+    if date_from is not None:
+        payload["from"] = date_from.date().isoformat()
+    if date_to is not None:
+        payload["to"] = date_to.date().isoformat()
+    try:
+        answer = _export(sandbox_dir(project_dir), payload)
+    except ReconError as error:
+        fail(error)
+        return
+    click.echo(f"sandbox: exported {answer.get('exported')} recordings to s3://{bucket}/{answer.get('orgId')}/")

@@ -5,7 +5,8 @@
 starts, on loopback:
 
 - the Genesys-Cloud-API-compatible server (GenesysSandbox), its org persisted in
-  DIR/genesys.json so it survives restarts;
+  DIR/genesys.json so it survives restarts, told where S3 is so its recording export
+  (`POST /api/v2/sandbox/export`) can write to it;
 - an S3 emulator (moto's ThreadedMotoServer, which also answers KMS) when moto is
   installed; its buckets live in memory and are gone when the daemon stops. It starts with
   the customer KMS keys the example desks' archives name (SEED_KMS_ALIASES), as a bank's
@@ -199,25 +200,26 @@ def serve(options: ServeOptions) -> int:
         options.rate_429,
         options.rate_5xx,
     )
-    genesys = GenesysSandbox(
-        directory / GENESYS_STATE_FILE,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        latency_ms=options.latency_ms,
-        rate_429=options.rate_429,
-        rate_5xx=options.rate_5xx,
-    )
     servers: list[_Stoppable] = []
     try:
-        url = genesys.start()
-        servers.append(genesys)
-        log.info("genesys sandbox listening on %s", url)
-        s3, s3_entry = _start_s3()
+        s3, s3_entry = _start_s3()  # first: the Genesys server's recording export writes to it
         if s3 is not None:
             servers.append(s3)
             log.info("s3 sandbox (moto) listening on %s", s3_entry["url"])
         else:
             log.warning("s3 sandbox unavailable: %s", s3_entry["reason"])
+        genesys = GenesysSandbox(
+            directory / GENESYS_STATE_FILE,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            latency_ms=options.latency_ms,
+            rate_429=options.rate_429,
+            rate_5xx=options.rate_5xx,
+            archive_s3=s3_entry if s3 is not None else None,
+        )
+        url = genesys.start()
+        servers.append(genesys)
+        log.info("genesys sandbox listening on %s", url)
         document: dict[str, Any] = {
             "pid": os.getpid(),
             "started": utc_now_iso(),

@@ -22,6 +22,7 @@ Endpoints and shapes (GC = follows Genesys Cloud v2; SANDBOX = sandbox-only or s
   POST   /api/v2/audits/query/realtime              GC  page-numbered results
   POST   /api/v2/analytics/conversations/details/query     GC  see analytics.py
   POST   /api/v2/speechandtextanalytics/transcripts/search GC  see analytics.py
+  GET    /api/v2/organizations/me                   GC  -> {"id", "name"} (store.DEFAULT_ORGANIZATION unless seeded)
   GET    /api/v2/sandbox/conversations              SANDBOX raw conversations ?queueId=&userId=&from=&to=, paged
   POST/GET /api/v2/notifications/channels           GC  -> {id, connectUri ws://127.0.0.1:<port>/channels/<id>, expires}
                                                         / {entities}; websocket events: see notifications.py
@@ -44,6 +45,11 @@ Sandbox control endpoints (SANDBOX; never subject to faults, latency or request 
   POST   /api/v2/sandbox/conversations              calls that just happened {queue, users, startTime?, transcript?, count?}
                                                         -> 200 {"conversations": [ids]}; each is also sent to
                                                         channels subscribed to v2.routing.queues.{id}.conversations
+  POST   /api/v2/sandbox/export                     {bucket, from?: YYYY-MM-DD, to?: YYYY-MM-DD (inclusive)} -> the
+                                                        platform's S3 recording export of the conversations that
+                                                        started in the window (recording_export.py) -> 200
+                                                        {"exported": n, "bucket", "orgId"}; no S3 configured
+                                                        (`archive_s3`) -> 409; no such bucket -> 404
   GET    /api/v2/sandbox/notifications              -> {heartbeatSeconds, queueSize, channels [{id, connectUri,
                                                         expires, topics, connected, sent, dropped}]}
   POST   /api/v2/sandbox/notifications/close        {channelId?, drop?} -> v2.system.socket_closing then close
@@ -57,7 +63,7 @@ given seed and call order. `request_count` / health count requests by collection
 mutate) is also published to channels subscribed to v2.audits.entitytype.{type}.entityid.{id}.
 
 Called by: tests, the demo and `recon sandbox` (through daemon.py). Imports only the stdlib and
-reconciler.sandbox siblings.
+reconciler.sandbox siblings (recording_export imports boto3 when an export runs).
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ from reconciler.sandbox.audit import AuditQueries, realtime
 from reconciler.sandbox.auth import TokenIssuer
 from reconciler.sandbox.faults import Faults
 from reconciler.sandbox.notifications import CHANNELS, Notifications
+from reconciler.sandbox.recording_export import export_recordings, parse_request
 from reconciler.sandbox.store import COLLECTIONS, POLICIES, QUEUES, USERS, SandboxStore
 from reconciler.sandbox.transport import Response, Server, json_response
 from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, not_found, require_object
@@ -109,7 +116,9 @@ class GenesysSandbox:
     """An in-process fake Genesys Cloud org. Use as a context manager or call start()/stop().
 
     `notifications` is the channel/websocket component (notifications.py), started and stopped
-    with the server; default `Notifications()` (30 s heartbeat).
+    with the server; default `Notifications()` (30 s heartbeat). `archive_s3` is the S3 service
+    the recording export writes to ({url, accessKeyId, secretAccessKey, region}, the daemon's
+    endpoints entry); None answers the export endpoint 409.
     """
 
     def __init__(
@@ -123,7 +132,9 @@ class GenesysSandbox:
         rate_5xx: float = 0.0,
         seed: int = 0,
         notifications: Notifications | None = None,
+        archive_s3: Mapping[str, Any] | None = None,
     ) -> None:
+        self.archive_s3 = archive_s3
         self.client_id = client_id
         self.client_secret = client_secret
         self.seed = seed
@@ -237,6 +248,28 @@ class GenesysSandbox:
         self.notifications.publish_conversations(added[::-1])
         return made
 
+    def export_recordings(self, body: Any) -> JsonObj:
+        """POST /api/v2/sandbox/export: the platform's S3 recording export into `archive_s3`."""
+        bucket, window = parse_request(body)
+        if self.archive_s3 is None or not isinstance(self.archive_s3.get("url"), str):
+            raise ApiError(409, "sandbox.s3.unavailable", "this sandbox has no S3 service to export recordings to")
+        org_id = str(self.store.organization()["id"])
+        try:
+            count = export_recordings(
+                self.store.conversations(),
+                self.store.queue_names(),
+                s3=self.archive_s3,
+                bucket=bucket,
+                org_id=org_id,
+                window=window,
+            )
+        except Exception as exc:  # boto3/botocore errors, duck-typed: botocore is imported lazily
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code in {"404", "NoSuchBucket"}:
+                raise not_found("bucket", bucket) from exc
+            raise ApiError(502, "sandbox.s3.failed", f"the export to bucket {bucket!r} failed: {exc}") from exc
+        return {"exported": count, "bucket": bucket, "orgId": org_id}
+
     def _publish_audit(self) -> None:
         """Send audit entries written since the last call to channels subscribed to them."""
         with self.store.lock:
@@ -302,6 +335,7 @@ class GenesysSandbox:
             (audits + "/{id}/results", audits, {"GET": lambda r: ok(aq.results(r.object_id, r.query))}),
             (details, details, {"POST": lambda r: ok(analytics.query_conversations(r.body, s.conversations(), s.queue_names()))}),
             (transcripts, transcripts, {"POST": lambda r: ok(analytics.search_transcripts(r.body, s.conversations()))}),
+            ("/api/v2/organizations/me", "/api/v2/organizations/me", {"GET": lambda r: ok(s.organization())}),
             (sbx + "/conversations", sbx + "/conversations", {
                 "GET": lambda r: ok(analytics.list_conversations(r.query, s.conversations())),
                 "POST": lambda r: ok(self.add_conversations(r.body)),
@@ -323,6 +357,7 @@ class GenesysSandbox:
             }),
             (sbx + "/mutate", sbx + "/mutate", {"POST": lambda r: ok(self._mutate_over_http(r.body))}),
             (sbx + "/reset", sbx + "/reset", {"POST": lambda r: ok(self._reset_over_http())}),
+            (sbx + "/export", sbx + "/export", {"POST": lambda r: ok(self.export_recordings(r.body))}),
             (sbx + "/notifications", sbx + "/notifications", {"GET": lambda r: ok(n.state())}),
             (sbx + "/notifications/close", sbx + "/notifications", {"POST": lambda r: ok(n.close_sockets(r.body))}),
         ]  # fmt: skip

@@ -33,6 +33,9 @@ API_USER = "recon-sandbox"
 PROTECTION_BATCH_LIMIT = 100
 PROTECTION_ORG_LIMIT = 1000
 STATE_VERSION = 1
+DEFAULT_ORGANIZATION: JsonObj = {"id": "6f1d3c2a-5b7e-4c1d-9a8e-0c5a7e3b2d41", "name": "Acme Trading (sandbox)"}
+"""The org `GET /api/v2/organizations/me` answers when the state has no "organization" (every
+state written so far): fixed, so exported archive folders stay stable across restarts."""
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,12 @@ class SandboxStore:
         with self.lock:
             return len(self.data["protected"])
 
-    # -- conversations and bulk estate -----------------------------------------------------------
+    # -- the organization and conversations -------------------------------------------------------
+
+    def organization(self) -> JsonObj:
+        """`{"id", "name"}` of the org (GET /api/v2/organizations/me)."""
+        with self.lock:
+            return copy.deepcopy(dict(self.data.get("organization") or DEFAULT_ORGANIZATION))
 
     def conversations(self) -> list[JsonObj]:
         with self.lock:

@@ -1,0 +1,204 @@
+"""`recon verify-archive`: is every recording the platform made archived, intact?
+
+    recon verify-archive [PATHS] [--bucket NAME] [--from DATE] [--to DATE]
+                         [--format text|json|markdown] [-o FILE]
+
+Reads the manifests for the ArchiveBucket (`--bucket` is its metadata.name; default: the only
+one), asks the target's Genesys org which conversations started in the period (default: the
+last 30 days, UTC, inclusive) and its org id, reads the bucket's export for the period
+(keys, `_metadata.json`, SHA-256 of each audio object) and compares them
+(reconciler.engine.archive_integrity). Exit 0 no gaps, 2 any gap, 1 error (bad input,
+platform or S3 unreachable). Changes nothing.
+
+Target: the sandbox's Genesys server and S3 (started on demand), or a named target's
+genesys: and aws: blocks (both needed).
+
+Called by: reconciler.cli (registered on the group at import).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars, write_output
+from reconciler.cli.progress import note
+from reconciler.cli.targets import genesys_endpoints, resolve_reference, sandbox_dir
+from reconciler.engine.archive_integrity import IntegrityReport, compare
+from reconciler.engine.workspace import Workspace, open_workspace
+from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
+from reconciler.manifest.project import SANDBOX
+from reconciler.providers.genesys.client import GenesysClient
+from reconciler.providers.genesys.recordings import organization_id, recorded_conversations
+from reconciler.providers.genesys.regions import Endpoints
+from reconciler.render.archive_integrity import render_json, render_markdown, render_text
+from reconciler.sandbox.process import ensure_running
+
+if TYPE_CHECKING:
+    from reconciler.providers.aws.client import AwsConfig
+
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """The ArchiveBucket to verify: manifest name, real bucket name, region."""
+
+    name: str
+    bucket: str
+    region: str
+
+
+def pick_archive(ws: Workspace, name: str | None) -> Archive:
+    archives = ws.estate.of_kind("ArchiveBucket")
+    names = ", ".join(sorted(r.name for r in archives)) or "none"
+    if name is None and len(archives) != 1:
+        raise UsageError(
+            f"the manifests declare {len(archives)} ArchiveBuckets ({names}); say which to verify",
+            next_step="pass --bucket NAME (an ArchiveBucket's metadata.name)",
+        )
+    chosen = archives[0] if name is None else ws.estate.get("ArchiveBucket", name)
+    if chosen is None:
+        raise UsageError(f"no ArchiveBucket named {name!r} in the manifests (declared: {names})")
+    spec: Any = chosen.spec
+    return Archive(chosen.name, str(spec.bucketName), str(spec.region))
+
+
+def period(first: dt.datetime | None, last: dt.datetime | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    """(first, last) inclusive UTC days; default the last DEFAULT_DAYS days up to today."""
+    end = last.date() if last else today
+    start = first.date() if first else end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}", next_step="swap them")
+    return start, end
+
+
+def _sandbox_config(services: Mapping[str, Any], region: str) -> AwsConfig:
+    """The sandbox's S3 as targets.py `_sandbox_aws` reaches it."""
+    from reconciler.providers.aws.client import AwsConfig  # noqa: PLC0415 (boto3 is slow to import)
+
+    entry = services.get("s3")
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
+        reason = entry.get("reason") if isinstance(entry, Mapping) else None
+        raise UsageError(
+            f"the sandbox's S3 service is not running ({reason or 'not listed'})",
+            next_step="run `recon sandbox down` then `recon sandbox up`, and check .recon/sandbox/sandbox.log",
+        )
+    return AwsConfig(
+        region=region,
+        endpoint_url=entry["url"],
+        access_key_id=str(entry.get("accessKeyId")),
+        secret_access_key=str(entry.get("secretAccessKey")),
+        deny_insecure_transport=False,
+    )
+
+
+def clients_for(ws: Workspace, region: str) -> tuple[GenesysClient, AwsConfig]:
+    """The target's Genesys client and AWS settings."""
+    from reconciler.providers.aws.client import AwsConfig  # noqa: PLC0415 (boto3 is slow to import)
+
+    if ws.project.target == SANDBOX:
+        running = ensure_running(sandbox_dir(ws.root))
+        endpoints = Endpoints(login_base=running.login_url, api_base=running.genesys_url)
+        config = _sandbox_config(running.services, region)
+        return GenesysClient(endpoints, running.client_id, running.client_secret), config
+    target = ws.project.targets.get(ws.project.target)
+    if target is None or target.genesys is None or target.aws is None:
+        raise UsageError(
+            f"target '{ws.project.target}' needs both a genesys: and an aws: section to verify an archive",
+            next_step="add them to the target in recon.yaml, or use `target: sandbox`",
+        )
+    settings = target.genesys
+    client = GenesysClient(
+        genesys_endpoints(settings),
+        resolve_reference(settings.clientId, ws.root, "clientId"),
+        resolve_reference(settings.clientSecret, ws.root, "clientSecret"),
+        rate_per_minute=settings.ratePerMinute,
+    )
+    return client, AwsConfig(region=region, endpoint_url=target.aws.endpointUrl, profile=target.aws.profile)
+
+
+async def verify(
+    genesys: GenesysClient, config: AwsConfig, archive: Archive, first: dt.date, last: dt.date
+) -> IntegrityReport:
+    from reconciler.providers.aws.archive_reader import read_archive  # noqa: PLC0415 (boto3)
+    from reconciler.providers.aws.client import AwsClient  # noqa: PLC0415 (boto3)
+
+    try:
+        aws = AwsClient(config)
+    except BaseException:
+        await genesys.aclose()
+        raise
+    try:
+        org_id = await organization_id(genesys)
+        start = dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC)
+        end = dt.datetime(last.year, last.month, last.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
+        platform = await recorded_conversations(genesys, start, end)
+        found = await read_archive(aws, archive.bucket, archive.region, org_id, first, last)
+    finally:
+        await aws.aclose()
+        await genesys.aclose()
+    return compare(
+        platform,
+        found.objects,
+        found.metadata,
+        found.hashes,
+        bucket=archive.bucket,
+        org_id=org_id,
+        first=first,
+        last=last,
+    )
+
+
+_date = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@cli.command("verify-archive")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--bucket", "bucket_name", metavar="NAME", help="The ArchiveBucket's metadata.name (default: the only one)."
+)
+@click.option("--from", "date_from", type=_date, help="First day (UTC) of the period; default 30 days before --to.")
+@click.option("--to", "date_to", type=_date, help="Last day (UTC, inclusive) of the period; default today.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to a file.")
+@with_vars
+def verify_archive(
+    paths: tuple[str, ...],
+    bucket_name: str | None,
+    date_from: dt.datetime | None,
+    date_to: dt.datetime | None,
+    output_format: str,
+    output: str | None,
+    var_assignments: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
+    """Check that every recording the platform made is in the archive, intact.
+
+    Object present, _metadata.json present with the platform's conversationId, participants,
+    start and end, and a SHA-256 matching the audio. Exit 0 no gaps, 2 gaps found, 1 error.
+    Changes nothing.
+    """
+    try:
+        ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
+        archive = pick_archive(ws, bucket_name)
+        first, last = period(date_from, date_to, now_utc().date())
+        genesys, config = clients_for(ws, archive.region)
+        report = run_async(verify(genesys, config, archive, first, last))
+        renderers = {"json": render_json, "markdown": render_markdown, "text": render_text}
+        text = renderers[output_format](report)
+        if output:
+            write_output(output, text, "archive integrity report")
+    except ReconError as error:
+        fail(error)
+        return
+    if output:
+        note(f"wrote the archive integrity report to {output}")
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_CHANGES if report.has_gaps else EXIT_OK)

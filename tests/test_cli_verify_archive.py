@@ -1,0 +1,156 @@
+"""End to end through the CLI on the sandbox target: `recon apply` creates the example's
+archive bucket in the sandbox's moto S3, `recon sandbox export` writes the platform's
+recording export into it, and `recon verify-archive` finds it intact (exit 0); then the
+archive is tampered with through boto3 (a delete marker, a new audio version, a metadata
+document without participants) and each tampering is a named gap (exit 2) in text, JSON and
+Markdown. One project (and one sandbox daemon) serves the module; each case re-exports first,
+which writes fresh current versions over any earlier tampering."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from conftest import EXAMPLES, _recon_command
+
+BUCKET = "acme-trading-recordings-eu"
+PERIOD = ("--from", "2026-10-01", "--to", "2026-10-31")
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("verify") / "energy-desk-eu"
+    shutil.copytree(EXAMPLES / "energy-desk-eu", root)
+    yield root
+    from reconciler.sandbox.process import down  # noqa: PLC0415
+
+    down(root / ".recon" / "sandbox")
+
+
+@pytest.fixture(scope="module")
+def run(project: Path) -> Run:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_recon_command(), *args],
+            cwd=project,
+            env={**os.environ, "NO_COLOR": "1"},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def applied(project: Path, run: Run) -> Path:
+    result = run("apply", "--auto-approve")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return project
+
+
+@pytest.fixture
+def exported(applied: Path, run: Run) -> Path:
+    result = run("sandbox", "export", "--bucket", BUCKET, *PERIOD)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "exported" in result.stdout
+    return applied
+
+
+def s3(root: Path) -> Any:
+    entry = json.loads((root / ".recon" / "sandbox" / "endpoints.json").read_text())["services"]["s3"]
+    return boto3.client(
+        "s3",
+        endpoint_url=entry["url"],
+        region_name=entry["region"],
+        aws_access_key_id=entry["accessKeyId"],
+        aws_secret_access_key=entry["secretAccessKey"],
+    )
+
+
+def victim(client: Any) -> tuple[str, str, str]:
+    """(conversation id, audio key, metadata key) of the first exported conversation."""
+    keys = sorted(
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        for o in page.get("Contents", [])
+        if "/year=2026/month=10/" in o["Key"]
+    )
+    meta = next(k for k in keys if k.endswith("/_metadata.json"))
+    folder = meta.rsplit("/", 1)[0] + "/"
+    audio = next(k for k in keys if k.startswith(folder) and k != meta)
+    return folder.split("conversation_id=")[1].rstrip("/"), audio, meta
+
+
+def delete_audio(client: Any, audio: str, meta: str) -> None:
+    client.delete_object(Bucket=BUCKET, Key=audio)  # versioned + locked: a delete marker
+
+
+def overwrite_audio(client: Any, audio: str, meta: str) -> None:
+    client.put_object(Bucket=BUCKET, Key=audio, Body=b"not the recording")  # a new current version
+
+
+def drop_participants(client: Any, audio: str, meta: str) -> None:
+    document = json.loads(client.get_object(Bucket=BUCKET, Key=meta)["Body"].read())
+    del document["participants"]
+    client.put_object(Bucket=BUCKET, Key=meta, Body=json.dumps(document).encode())
+
+
+def test_a_fresh_export_verifies_clean(exported: Path, run: Run) -> None:
+    result = run("verify-archive", *PERIOD)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 gaps" in result.stdout and "every recording is archived and intact" in result.stdout
+    document = json.loads(run("verify-archive", *PERIOD, "--format", "json").stdout)
+    assert document["totals"]["gaps"] == 0
+    assert document["totals"]["ok"] == document["totals"]["conversations"] > 0
+    assert document["period"] == {"from": "2026-10-01", "to": "2026-10-31"}
+
+
+TAMPERING = [
+    ("audio deleted (delete marker)", delete_audio, "missing-recording", []),
+    ("audio overwritten (new version)", overwrite_audio, "hash-mismatch", []),
+    ("metadata re-uploaded without participants", drop_participants, "bad-metadata", ["participants"]),
+]
+
+
+@pytest.mark.parametrize(("tamper", "outcome", "fields"), [t[1:] for t in TAMPERING], ids=[t[0] for t in TAMPERING])
+def test_tampering_is_a_named_gap(
+    exported: Path, run: Run, tamper: Callable[[Any, str, str], None], outcome: str, fields: list[str]
+) -> None:
+    client = s3(exported)
+    conversation, audio, meta = victim(client)
+    tamper(client, audio, meta)
+
+    text = run("verify-archive", *PERIOD)
+    assert text.returncode == 2, text.stdout + text.stderr
+    gap_lines = [line for line in text.stdout.splitlines() if conversation in line]
+    assert len(gap_lines) == 1 and outcome in gap_lines[0]
+    assert "1 gaps" in text.stdout
+
+    document = json.loads(run("verify-archive", *PERIOD, "--format", "json").stdout)
+    assert document["totals"]["gaps"] == 1 and document["totals"][outcome] == 1
+    (gap,) = document["gaps"]
+    assert (gap["conversationId"], gap["outcome"], gap["fields"]) == (conversation, outcome, fields)
+
+    report = exported / "gaps.md"
+    markdown = run("verify-archive", *PERIOD, "--format", "markdown", "-o", str(report))
+    assert markdown.returncode == 2, markdown.stderr
+    table = report.read_text()
+    assert "| Conversation | Started (UTC) | Gap | Detail |" in table
+    assert f"| `{conversation}` |" in table and outcome in table
+
+
+def test_unknown_bucket_name_is_an_error(applied: Path, run: Run) -> None:
+    result = run("verify-archive", "--bucket", "nope", *PERIOD)
+    assert result.returncode == 1
+    assert "no ArchiveBucket named 'nope'" in result.stderr and "trading-archive-eu" in result.stderr
