@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck layers schemas-check unit bench clean
+.PHONY: demo test test-worm lint typecheck layers schemas-check unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 DEMO_OUT := demo-out
 DESK     := $(DEMO_OUT)/energy-desk-eu
 RECON    := $(abspath $(BIN))/recon
+ARCHIVE  := acme-trading-recordings-eu
 # A person changing the sandbox platform by hand (its "admin console"): open the archive.
 # The whole story on the embedded sandbox: validate, break a copy on purpose (exit 3, SARIF),
 # then plan / apply / drift / revert / a one-way and a forbidden pull request.
@@ -54,6 +55,15 @@ demo: $(STAMP)
 	@echo; echo "== recon apply --auto-approve   (restores it)"
 	@cd $(DESK) && $(RECON) apply --auto-approve | tail -3
 	@cd $(DESK) && $(RECON) drift | tail -1
+	@echo; echo "== the platform's recording export ran only for the last 30 days (sandbox: recon sandbox export)"
+	@cd $(DESK) && $(RECON) sandbox export --bucket $(ARCHIVE) --from $$(date -u -d '30 days ago' +%F)
+	@echo; echo "== recon verify-archive --from <90 days ago>   (every recorded call archived, with metadata and a matching SHA-256?)"
+	@cd $(DESK) && $(RECON) verify-archive --from $$(date -u -d '90 days ago' +%F) > ../verify.txt; code=$$?; \
+	  head -4 ../verify.txt; echo "   ..."; tail -2 ../verify.txt; echo "-> exit $$code (2 = gaps)"; test $$code -eq 2
+	@cd $(DESK) && $(RECON) verify-archive --from $$(date -u -d '90 days ago' +%F) --format markdown -o ../archive-integrity.md || true
+	@echo; echo "== the export is re-run for the whole period; the archive verifies"
+	@cd $(DESK) && $(RECON) sandbox export --bucket $(ARCHIVE) --from $$(date -u -d '90 days ago' +%F)
+	@cd $(DESK) && $(RECON) verify-archive --from $$(date -u -d '90 days ago' +%F) | tail -2
 	@echo; echo "== a pull request lengthens COMPLIANCE retention to 10y: one-way, needs --allow-one-way"
 	@sed -i 's/defaultRetention: 7y/defaultRetention: 10y/' $(DESK)/archive.yaml
 	@cd $(DESK) && $(RECON) plan --format markdown > ../pr-comment.md; echo "-> PR comment in $(DEMO_OUT)/pr-comment.md"
@@ -65,9 +75,21 @@ demo: $(STAMP)
 	@cd $(DESK) && $(RECON) plan | tail -4; code=$$?; true
 	@cd $(DESK) && $(RECON) plan > /dev/null 2>&1; code=$$?; echo "-> exit $$code (3 = blocked)"; test $$code -eq 3
 	@cd $(DESK) && $(RECON) sandbox down
-	@echo; echo "demo done: SARIF in $(DEMO_OUT)/findings.sarif, plan in $(DEMO_OUT)/plan.md, PR comment in $(DEMO_OUT)/pr-comment.md, drift alert in $(DEMO_OUT)/drift-alert.md"
+	@echo; echo "demo done: SARIF in $(DEMO_OUT)/findings.sarif, plan in $(DEMO_OUT)/plan.md, PR comment in $(DEMO_OUT)/pr-comment.md, drift alert in $(DEMO_OUT)/drift-alert.md, archive gaps in $(DEMO_OUT)/archive-integrity.md"
 
 test: lint typecheck layers schemas-check unit
+
+# The WORM conformance tier (docs/worm-tier.md): a throwaway Ceph RADOS Gateway on 127.0.0.1
+# enforces S3 Object Lock for real; installs Debian's ceph packages when missing (needs root or sudo).
+# The cluster is always stopped and its folder removed, also on failure or Ctrl-C.
+test-worm: $(STAMP)
+	tests/worm/rgw.sh install
+	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/recon-worm.XXXXXX"); \
+	  trap 'tests/worm/rgw.sh stop "$$dir"' EXIT; trap 'exit 130' INT TERM HUP; \
+	  echo "tests/worm/rgw.sh start $$dir"; \
+	  tests/worm/rgw.sh start "$$dir" > /dev/null || { tail -n 20 "$$dir"/log/*; exit 1; }; \
+	  echo "RECON_WORM_ENDPOINT=$$dir/endpoint.json $(BIN)/pytest -q -m worm tests/worm"; \
+	  RECON_WORM_ENDPOINT="$$dir/endpoint.json" $(BIN)/pytest -q -m worm tests/worm
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench
@@ -89,6 +111,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_plan_genesys.py
+	$(BIN)/python bench/bench_archive.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out

@@ -8,6 +8,7 @@ which writes fresh current versions over any earlier tampering."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -20,8 +21,12 @@ import boto3
 import pytest
 from conftest import EXAMPLES, _recon_command
 
+from reconciler.providers.archive_layout import parse_key
+
 BUCKET = "acme-trading-recordings-eu"
-PERIOD = ("--from", "2026-10-01", "--to", "2026-10-31")
+FIRST, LAST = dt.date.today() - dt.timedelta(days=60), dt.date.today() - dt.timedelta(days=30)
+PERIOD = ("--from", FIRST.isoformat(), "--to", LAST.isoformat())
+"""A month of the seed's history (the seed's calls are spread over the last 420 days)."""
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -84,7 +89,7 @@ def victim(client: Any) -> tuple[str, str, str]:
         o["Key"]
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
         for o in page.get("Contents", [])
-        if "/year=2026/month=10/" in o["Key"]
+        if (found := parse_key(o["Key"])) is not None and FIRST <= found.hour.date() <= LAST
     )
     meta = next(k for k in keys if k.endswith("/_metadata.json"))
     folder = meta.rsplit("/", 1)[0] + "/"
@@ -113,7 +118,7 @@ def test_a_fresh_export_verifies_clean(exported: Path, run: Run) -> None:
     document = json.loads(run("verify-archive", *PERIOD, "--format", "json").stdout)
     assert document["totals"]["gaps"] == 0
     assert document["totals"]["ok"] == document["totals"]["conversations"] > 0
-    assert document["period"] == {"from": "2026-10-01", "to": "2026-10-31"}
+    assert document["period"] == {"from": FIRST.isoformat(), "to": LAST.isoformat()}
 
 
 TAMPERING = [
@@ -142,12 +147,13 @@ def test_tampering_is_a_named_gap(
     (gap,) = document["gaps"]
     assert (gap["conversationId"], gap["outcome"], gap["fields"]) == (conversation, outcome, fields)
 
-    report = exported / "gaps.md"
-    markdown = run("verify-archive", *PERIOD, "--format", "markdown", "-o", str(report))
-    assert markdown.returncode == 2, markdown.stderr
-    table = report.read_text()
-    assert "| Conversation | Started (UTC) | Gap | Detail |" in table
-    assert f"| `{conversation}` |" in table and outcome in table
+    if outcome == "missing-recording":  # one Markdown check is enough (each CLI call costs seconds)
+        report = exported / "gaps.md"
+        markdown = run("verify-archive", *PERIOD, "--format", "markdown", "-o", str(report))
+        assert markdown.returncode == 2, markdown.stderr
+        table = report.read_text()
+        assert "| Conversation | Started (UTC) | Gap | Detail |" in table
+        assert f"| `{conversation}` |" in table and outcome in table
 
 
 def test_unknown_bucket_name_is_an_error(applied: Path, run: Run) -> None:
