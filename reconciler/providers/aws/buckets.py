@@ -22,7 +22,7 @@ from reconciler.providers.aws import bucket_io
 from reconciler.providers.aws import bucket_shape as shape
 from reconciler.providers.aws.bucket_safety import bucket_rules, classify_bucket
 from reconciler.providers.aws.client import AwsClient
-from reconciler.providers.aws.errors import ArchiveRefusedError, BucketNotFoundError
+from reconciler.providers.aws.errors import ArchiveRefusedError, BucketNotFoundError, KmsAliasMissingError
 from reconciler.providers.aws.kms import AliasIndex
 from reconciler.providers.base import (
     Action,
@@ -54,6 +54,7 @@ class ArchiveBucketProvider:
         self.client = client
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._wanted: dict[str, Attributes] = {}
+        self._pass_aliases: AliasIndex | None = None
         self.alias_listings = 0
         """kms:ListAliases listings made by observe passes so far (one per region per pass)."""
 
@@ -61,9 +62,21 @@ class ArchiveBucketProvider:
 
     async def expand(self, desired: Mapping[str, Attributes], context: ExpandContext) -> dict[str, Attributes]:
         """The specs plus `versioning: Enabled` (every archive bucket is versioned; suspending
-        it must show as drift); remembered so observe finds buckets by bucketName."""
+        it must show as drift); remembered so observe finds buckets by bucketName.
+
+        A KMS alias the manifests name without `createKey` must exist: checked here, so the
+        plan (not the apply) says which alias is missing. The aliases are listed once per
+        region and the listing is reused by this pass's observe."""
         expanded = {name: {**spec, "versioning": "Enabled"} for name, spec in desired.items()}
         self._wanted = {name: dict(spec) for name, spec in expanded.items()}
+        self._pass_aliases = AliasIndex(self.client)
+        for spec in desired.values():
+            encryption = spec.get("encryption") or {}
+            alias, region = encryption.get("kmsKeyAlias"), str(spec.get("region") or self.client.config.region)
+            if alias and not encryption.get("createKey"):
+                names = await self.client.run(AliasIndex.names, self._pass_aliases, region)
+                if alias not in names:
+                    raise KmsAliasMissingError(str(alias), region, bucket=str(spec.get("bucketName", "")))
         return expanded
 
     def _intent(self, ref: ResourceRef) -> Mapping[str, Any]:
@@ -81,7 +94,7 @@ class ArchiveBucketProvider:
         aliases listed once per region for the whole pass. Missing buckets are left out."""
         if not refs:
             return {}
-        aliases = AliasIndex(self.client)
+        aliases, self._pass_aliases = self._pass_aliases or AliasIndex(self.client), None
         reads = [
             self.client.run(bucket_io.read_bucket, self.client, self.bucket_of(ref), self._intent(ref), aliases)
             for ref in refs

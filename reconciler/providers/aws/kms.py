@@ -62,6 +62,10 @@ class AliasIndex:
             if not page.get("Truncated") or not marker:
                 return {key: sorted(names) for key, names in by_key.items()}
 
+    def names(self, region: str) -> set[str]:
+        """Every alias name in `region`."""
+        return {name for names in self.aliases(region).values() for name in names}
+
     def alias_for(self, region: str, reference: str, prefer: str | None) -> str:
         """The alias naming key `reference`: `prefer` when it is one of them, else the first
         customer alias; the key reference itself when no alias names the key."""
