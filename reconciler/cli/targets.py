@@ -15,6 +15,11 @@ URLs, credentials from env:/file: references) and the AWS provider for its `aws:
 target manages are listed by `unmanaged_kinds` so the CLI can say so instead of silently
 skipping them.
 
+Wherever a set has both a platform LegalHold provider and the AWS provider (the sandbox
+always; a named target with genesys: and aws:), `_hold_archives` replaces the LegalHold
+provider by `ArchivedLegalHoldProvider` around it, sharing the AWS set's client: a hold then
+also sets S3 object legal holds on the archived recordings in its scope.
+
 Called by: reconciler.cli.engine_commands and estate_commands.
 """
 
@@ -66,7 +71,8 @@ def providers_for(project: Project, root: Path) -> ProviderSet:
             running.client_secret,
         )
         providers = genesys_providers(client, client_id=running.client_id, today=day)
-        providers = providers.merged(_sandbox_aws(running.services))
+        aws = _sandbox_aws(running.services)
+        providers = _hold_archives(providers.merged(aws), aws, day)
         rest = [k for k in manageable_kinds() if k not in (*GENESYS_KINDS, *AWS_KINDS) and k not in FOLDED_KINDS]
         return providers.merged(fake_providers(FakeStore.open(sandbox_estate_path(root)), rest))
     target = project.targets.get(project.target)
@@ -88,7 +94,23 @@ def providers_for(project: Project, root: Path) -> ProviderSet:
         )
         providers = genesys_providers(client, client_id=client_id, today=day)
     if target.aws is not None:
-        providers = providers.merged(_named_aws(target.aws))
+        aws = _named_aws(target.aws)
+        providers = _hold_archives(providers.merged(aws), aws, day)
+    return providers
+
+
+def _hold_archives(providers: ProviderSet, aws: ProviderSet, day: dt.date) -> ProviderSet:
+    """`providers` with its platform LegalHold provider wrapped to hold archived recordings
+    in S3 too (see the module docstring); unchanged when it has no LegalHold provider."""
+    from reconciler.providers.archive_holds import ArchivedLegalHoldProvider  # noqa: PLC0415 (boto3)
+    from reconciler.providers.aws.provider import aws_client  # noqa: PLC0415 (boto3 is slow to import)
+
+    platform, client = providers.get("LegalHold"), aws_client(aws)
+    if platform is None or client is None:
+        return providers
+    holds = ArchivedLegalHoldProvider(platform, client, today=day)
+    providers.providers["LegalHold"] = holds
+    providers.pass_hooks.append(holds.new_pass)
     return providers
 
 
@@ -165,6 +187,11 @@ def resolve_reference(value: str, root: Path, field: str) -> str:
 def request_count(providers: ProviderSet) -> int:
     """HTTP requests the providers have made so far (0 when they do not count)."""
     return providers.request_counter() if providers.request_counter is not None else 0
+
+
+def requests_by_platform(providers: ProviderSet) -> dict[str, int]:
+    """HTTP requests made so far, per platform (empty when the set does not say)."""
+    return {platform: count() for platform, count in providers.request_counters.items()}
 
 
 def say_unmanaged(ws: Workspace) -> None:
