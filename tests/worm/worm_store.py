@@ -157,3 +157,34 @@ def answer(call: Callable[[], Any]) -> Answer:
     except ClientError as error:
         return Answer(error.response["Error"].get("Code", "?"), error.response["ResponseMetadata"]["HTTPStatusCode"])
     return Answer("OK", response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+# ---- what a client sends (for tests of recon's own provider) ------------------------------------
+
+WRITE_PREFIXES = ("Put", "Delete", "Create", "Copy", "Upload", "Complete", "Abort", "Restore")
+"""S3/KMS operation names that change the store (PutObjectLockConfiguration, DeleteObjects ...)."""
+
+
+class CallRecorder:
+    """Records the operation name of every call a botocore client is about to send, via the
+    client's own event hook (`before-call.<service>.*`), so a test sees exactly what a
+    provider attempted, including calls the store would refuse. Use `watch(client)` for each
+    client, `clear()` between steps, `writes` for the changing calls."""
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.operations.append(str(model.name))
+
+    def watch(self, client: Any) -> CallRecorder:
+        service = client.meta.service_model.endpoint_prefix
+        client.meta.events.register(f"before-call.{service}.*", self._record, unique_id=f"worm-recorder-{id(self)}")
+        return self
+
+    def clear(self) -> None:
+        self.operations.clear()
+
+    @property
+    def writes(self) -> list[str]:
+        return [op for op in self.operations if op.startswith(WRITE_PREFIXES)]
