@@ -11,8 +11,10 @@ jinja2 template) in a temporary folder. The "live platform" has two parts, both 
   change it with `recon sandbox mutate`, the way a person would in the admin console. Its
   seed already has the desk queues, so a first plan adopts them instead of creating them.
   RetentionPolicy has no object there: its days are folded into the RecordingPolicies.
-- ArchiveBucket, MarketDataFeed and CollectorTopology live in the fake store (estate.json);
-  tests open it in-process with `FakeStore.open` to look at it or to change it by hand.
+- ArchiveBucket lives in the daemon's S3 (a moto server, in memory): tests look at it and
+  change it by hand through boto3, as someone with console access would.
+- MarketDataFeed and CollectorTopology live in the fake store (estate.json); tests open it
+  in-process with `FakeStore.open` to look at it or to change it by hand.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from conftest import AS_OF, EXAMPLES, _recon_command
@@ -49,6 +52,7 @@ ARCHIVE = "ArchiveBucket/trading-archive-eu"
 GAS = "Queue/energy-desk-gas"
 FEED = "MarketDataFeed/gas-hub-prices"
 HOLD = "LegalHold/matter-2026-017"
+BUCKET = "acme-trading-recordings-eu"  # ArchiveBucket/trading-archive-eu, in the sandbox's S3
 DESK_QUEUES = {GAS, "Queue/energy-desk-power", "Queue/energy-desk-carbon"}
 """Declared and already in the sandbox's seed: a first plan adopts them."""
 ADDRESSES = sorted(
@@ -142,25 +146,49 @@ class Desk:
         ids = {f"{kind}/{name}": obj_id for kind in store.snapshot() for name, obj_id in store.ids(kind).items()}
         ids |= {f"Queue/{name}": queue["id"] for name, queue in self.genesys("queues").items()}
         ids |= {f"RecordingPolicy/{name}": policy["id"] for name, policy in self.genesys("policies").items()}
+        if BUCKET in self.buckets():
+            ids[ARCHIVE] = BUCKET
         return ids
 
+    def s3(self) -> Any:
+        """boto3 on the sandbox's S3 (the daemon must be running)."""
+        entry = json.loads((self.root / ".recon" / "sandbox" / "endpoints.json").read_text())["services"]["s3"]
+        return boto3.client(
+            "s3",
+            endpoint_url=entry["url"],
+            region_name=entry["region"],
+            aws_access_key_id=entry["accessKeyId"],
+            aws_secret_access_key=entry["secretAccessKey"],
+        )
+
+    def buckets(self) -> set[str]:
+        """The buckets in the sandbox's S3 (none when its daemon is not running: S3 lives in
+        the daemon's memory)."""
+        if not (self.root / ".recon" / "sandbox" / "endpoints.json").exists():
+            return set()
+        return {bucket["Name"] for bucket in self.s3().list_buckets()["Buckets"]}
+
+    def retention(self) -> str:
+        """The archive bucket's default retention as a manifest writes it (7y, 2555d)."""
+        rule = self.s3().get_object_lock_configuration(Bucket=BUCKET)["ObjectLockConfiguration"]["Rule"]
+        default = rule["DefaultRetention"]
+        return f"{default['Years']}y" if default.get("Years") else f"{default['Days']}d"
+
     def untouched(self) -> bool:
-        """Nothing was ever written to the platform: no fake-store object, no audited write to
-        the org (a person's or recon's), no protected conversation."""
+        """Nothing was ever written to the platform: no fake-store object, no bucket, no
+        audited write to the org (a person's or recon's), no protected conversation."""
         org = self.org()
-        return self.live() == {} and org.get("audit", []) == [] and org.get("protected", []) == []
+        return (
+            self.live() == {}
+            and self.buckets() == set()
+            and org.get("audit", []) == []
+            and org.get("protected", []) == []
+        )
 
     def mutate(self, collection: str, name: str, **changes: Any) -> None:
         """Someone changes a Genesys object in the admin console (`recon sandbox mutate`)."""
         sets = [arg for key, value in changes.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
         self.ok("sandbox", "mutate", collection, name, *sets, "--by", JANE)
-
-    def hand_edit(self, kind: str, name: str, change: dict[str, Any]) -> None:
-        """Someone changes a live fake-store object in the platform's console."""
-        store = self.store
-        found = store.get(kind, name)
-        assert found is not None, f"{kind}/{name} is not live"
-        store.put(kind, name, _merged(found.attributes, change), changed_by=JANE)
 
     def state(self) -> State:
         return LocalBackend(self.root / STATE).read()
@@ -168,13 +196,6 @@ class Desk:
     def recon_files(self) -> dict[str, bytes]:
         folder = self.root / ".recon"
         return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in change.items():
-        merged[key] = _merged(base.get(key, {}), value) if isinstance(value, dict) else value
-    return merged
 
 
 def copy_desk(root: Path) -> None:
@@ -397,7 +418,7 @@ def test_shortening_compliance_retention_is_forbidden_and_lengthening_is_one_way
     assert "error[" not in forbidden.stdout  # no compliance finding involved
     refused = desk("apply", "--auto-approve")
     assert refused.returncode == 3, output(refused)
-    assert desk.store.objects("ArchiveBucket")["trading-archive-eu"]["objectLock"]["defaultRetention"] == "7y"
+    assert desk.retention() == "7y"
     assert desk.genesys("policies") == policies  # its deleteAfterDays 7y → 5y was not applied either
 
     desk.edit("archive.yaml", "defaultRetention: 5y", "defaultRetention: 10y")
@@ -408,11 +429,11 @@ def test_shortening_compliance_retention_is_forbidden_and_lengthening_is_one_way
     not_allowed = desk("apply", "--auto-approve")
     assert not_allowed.returncode == 1, output(not_allowed)
     assert "--allow-one-way" in not_allowed.stderr
-    assert desk.store.objects("ArchiveBucket")["trading-archive-eu"]["objectLock"]["defaultRetention"] == "7y"
+    assert desk.retention() == "7y"
 
     allowed = desk.ok("apply", "--auto-approve", "--allow-one-way")
     assert "1 succeeded" in allowed.stdout
-    assert desk.store.objects("ArchiveBucket")["trading-archive-eu"]["objectLock"]["defaultRetention"] == "10y"
+    assert desk.retention() == "10y"
     assert desk("plan", "--detailed-exitcode").returncode == 0
 
 
@@ -435,7 +456,7 @@ def test_apply_without_plan_file_needs_a_terminal_or_auto_approve(desk: Desk, st
 # Hand edits made after an apply, and what `recon drift --format json` must say about each:
 # address → (side, is_drift, changed_by).
 DRIFT_SIDES = {
-    ARCHIVE: ("live", True, JANE),  # fake store
+    ARCHIVE: ("live", True, None),  # S3: who changed a bucket is in CloudTrail, which recon does not read
     GAS: ("live", True, JANE),  # Genesys org, through the admin console
     FEED: ("live-deleted", True, None),
     "RecordingPolicy/customer-service-voice": ("both", True, JANE),
@@ -461,7 +482,7 @@ def test_drift_says_which_side_moved_and_apply_reverts_it(desk: Desk) -> None:
     assert clean.returncode == 0, output(clean)
     assert "No drift" in clean.stdout
 
-    desk.hand_edit("ArchiveBucket", "trading-archive-eu", {"publicAccess": "public-read"})
+    desk.s3().delete_public_access_block(Bucket=BUCKET)
     desk.mutate("queues", "energy-desk-gas", suppressInQueueCallRecording=True)
     assert desk.store.remove("MarketDataFeed", "gas-hub-prices")
     desk.mutate("policies", "customer-service-voice", enabled=False)
@@ -472,8 +493,8 @@ def test_drift_says_which_side_moved_and_apply_reverts_it(desk: Desk) -> None:
     text = desk("drift")
     assert text.returncode == 2, output(text)
     archive_line = next(line for line in text.stdout.splitlines() if ARCHIVE in line)
-    assert JANE in archive_line
-    assert '~ publicAccess: "blocked" -> "public-read"' in text.stdout
+    assert "(by " not in archive_line, "no audit trail read on AWS: nobody is named rather than a guess"
+    assert '~ publicAccess: "blocked" -> "allowed"' in text.stdout
     gas_line = next(line for line in text.stdout.splitlines() if f"{GAS}:" in line)
     assert f"(by {JANE} at " in gas_line and "UTC via admin-console)" in gas_line
     assert "~ suppressInQueueCallRecording: false -> true" in text.stdout
@@ -496,7 +517,7 @@ def test_drift_says_which_side_moved_and_apply_reverts_it(desk: Desk) -> None:
 
     desk.apply()
     live = desk.live()
-    assert live["ArchiveBucket"]["trading-archive-eu"]["publicAccess"] == "blocked"
+    assert all(desk.s3().get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"].values())
     assert "gas-hub-prices" in live["MarketDataFeed"]
     queues, policies = desk.genesys("queues"), desk.genesys("policies")
     assert queues["energy-desk-gas"]["suppressInQueueCallRecording"] is False
@@ -620,7 +641,8 @@ def test_import_refuses_an_id_already_managed_under_another_address(desk: Desk) 
 
 def test_export_drafts_manifests_that_a_new_project_adopts(desk: Desk, tmp_path: Path) -> None:
     desk.apply()
-    live = {a: i for a, i in desk.live_ids().items() if a.split("/")[0] not in ("Queue", "RecordingPolicy")}
+    fakes = {a for a in desk.live_ids() if a.split("/")[0] not in ("Queue", "RecordingPolicy", "ArchiveBucket")}
+    live = fakes | {f"ArchiveBucket/{bucket}" for bucket in desk.buckets()}  # the archive and its log bucket
     exported = desk.ok("export", "out", "--project-dir", "desk", cwd=tmp_path)
     assert f"Exported {len(live)} resources" in exported.stdout
     assert "Not exported: LegalHold, Queue, RecordingPolicy" in exported.stderr, (
@@ -648,10 +670,9 @@ def test_export_drafts_manifests_that_a_new_project_adopts(desk: Desk, tmp_path:
     assert "refusing to overwrite" in again.stderr
     assert {path.name: path.read_bytes() for path in sorted(out.iterdir())} == files
 
-    adopted = Desk(tmp_path / "adopted")  # the same platform: the fake store and the org's persisted state
-    (adopted.root / ESTATE).parent.mkdir(parents=True)
-    shutil.copy(desk.root / ESTATE, adopted.root / ESTATE)
-    shutil.copy(desk.root / ORG, adopted.root / ORG)
+    adopted = Desk(tmp_path / "adopted")  # the same platform: the same sandbox daemon (its S3 is in memory)
+    (adopted.root / ".recon").mkdir(parents=True)
+    (adopted.root / ".recon" / "sandbox").symlink_to(desk.root / ".recon" / "sandbox")
     for name in [*files, *hand_declared]:
         shutil.copy(draft / name, adopted.root / name)
     (adopted.root / "recon.yaml").write_text("target: sandbox\n", encoding="utf-8")
@@ -812,11 +833,17 @@ def test_saved_plan_never_shortens_retention_that_was_lengthened_on_the_platform
     desk.edit("archive.yaml", "prefix: access/", "prefix: audit/")
     planned = desk.ok("plan", "-out", "plan.json")
     assert "1 to update" in planned.stdout and "FORBIDDEN" not in planned.stdout
-    desk.hand_edit("ArchiveBucket", "trading-archive-eu", {"objectLock": {"defaultRetention": "10y"}})
+    desk.s3().put_object_lock_configuration(
+        Bucket=BUCKET,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 10}},
+        },
+    )  # someone lengthened it in the console
     assert desk("plan").returncode == 3  # planned now, the update would be forbidden (10y → 7y)
 
     result = desk("apply", "plan.json")
-    assert desk.store.objects("ArchiveBucket")["trading-archive-eu"]["objectLock"]["defaultRetention"] == "10y"
+    assert desk.retention() == "10y"
     assert result.returncode != 0
 
 

@@ -26,7 +26,14 @@ from reconciler.cli.state_settings import s3_settings
 from reconciler.cli.targets import providers_for
 from reconciler.diagnostics import DiagnosticList
 from reconciler.engine.drift import detect_drift
-from reconciler.engine.onboard import discover_all, export_documents, import_resource, not_exportable, write_export
+from reconciler.engine.onboard import (
+    discover_all,
+    export_documents,
+    import_resource,
+    named_as_managed,
+    not_exportable,
+    write_export,
+)
 from reconciler.engine.workspace import describe_target, open_workspace, state_backend
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, InputError, ReconError, UsageError
 from reconciler.manifest.project import Project, load_project
@@ -200,8 +207,9 @@ def import_command(
 def export(directory: str, project_dir: str) -> None:
     """Write manifests for everything the target has now (onboarding an existing org).
 
-    One file per kind in DIRECTORY; existing files are never overwritten. Review them,
-    then `recon plan` adopts the existing objects instead of creating them again.
+    One file per kind in DIRECTORY; existing files are never overwritten. Objects recon
+    already manages keep their names from state. Review them, then `recon plan` adopts the
+    existing objects instead of creating them again.
     """
     try:
         project, root = project_at(project_dir)
@@ -210,6 +218,7 @@ def export(directory: str, project_dir: str) -> None:
             found = run_async(discover_all(providers))
         finally:
             run_async(providers.aclose())
+        found = named_as_managed(found, state_backend(project, root, s3=s3_settings(project, root)).read(), providers)
         files = export_documents(found, providers, target=project.target)
         skipped = not_exportable(providers)
         written = write_export(Path(directory), files)

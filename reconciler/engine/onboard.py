@@ -11,8 +11,12 @@ Called by: the CLI (`recon import`, `recon export`).
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -22,7 +26,7 @@ from reconciler.manifest.kinds import API_VERSION
 from reconciler.manifest.model import Estate
 from reconciler.providers.base import Observed, ProviderSet, ResourceRef
 from reconciler.state.backend import StateSession
-from reconciler.state.model import ResourceState
+from reconciler.state.model import ResourceState, State
 
 
 class ImportError_(ReconError):
@@ -98,6 +102,46 @@ async def discover_all(providers: ProviderSet) -> dict[str, list[Observed]]:
         if provider.schema.exportable:
             found[kind] = sorted(await provider.discover(), key=lambda o: o.name)
     return found
+
+
+def named_as_managed(
+    found: dict[str, list[Observed]], state: State, providers: ProviderSet
+) -> dict[str, list[Observed]]:
+    """`found` with every object recon already manages under the name state records for it
+    (matched by kind and platform id), so an exported draft keeps the names other manifests
+    refer to, and with the instructions the platform does not hold (the schema's
+    `intent_paths`) as recon last applied them. Unmanaged objects keep the platform's
+    name and view. Pure."""
+    managed = {(r.kind, r.id): r for r in state.resources.values() if r.id is not None}
+
+    def as_managed(kind: str, item: Observed) -> Observed:
+        record = managed.get((kind, item.id))
+        provider = providers.get(kind)
+        if record is None or provider is None:
+            return item
+        attributes = copy.deepcopy(item.attributes)
+        for path in provider.schema.intent_paths:
+            _copy_path(record.attributes, attributes, path)
+        return replace(item, name=record.name, attributes=attributes)
+
+    return {
+        kind: sorted((as_managed(kind, item) for item in objects), key=lambda o: o.name)
+        for kind, objects in found.items()
+    }
+
+
+def _copy_path(source: Mapping[str, Any], target: dict[str, Any], path: tuple[str, ...]) -> None:
+    """target[path] = source[path] when source has it and target has the parent map."""
+    value: Any = source
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return
+        value = value[key]
+    parent: Any = target
+    for key in path[:-1]:
+        parent = parent.get(key) if isinstance(parent, dict) else None
+    if isinstance(parent, dict):
+        parent[path[-1]] = copy.deepcopy(value)
 
 
 def not_exportable(providers: ProviderSet) -> list[str]:

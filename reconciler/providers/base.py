@@ -199,6 +199,10 @@ class AttributeSchema:
     False when the provider's attributes are the platform's view (a Genesys queue does not
     say whether it is regulated): export then names the kind instead of writing drafts
     that would not validate."""
+    intent_paths: frozenset[tuple[str, ...]] = frozenset()
+    """Instructions to recon that the platform does not hold (an ArchiveBucket's
+    `metadataExport`, `encryption.createKey`): observe echoes what was asked, and `recon
+    export` takes them from state for the objects recon manages (exact paths, no "*")."""
 
 
 def path_matches(path: AttributePath, pattern: PathPattern) -> bool:

@@ -41,6 +41,7 @@ KIND = "ArchiveBucket"
 ARCHIVE_SCHEMA = AttributeSchema(
     set_paths=frozenset({("readers",)}),
     replace_paths=frozenset({("bucketName",), ("region",)}),
+    intent_paths=frozenset({("metadataExport",), ("encryption", "createKey")}),
 )
 
 
