@@ -49,9 +49,7 @@ class ArchiveKey:
 def conversation_prefix(org_id: str, started: dt.datetime, conversation_id: str) -> str:
     """The folder of one conversation's exported recordings (ends with '/')."""
     at = started.astimezone(dt.UTC)
-    return (
-        f"{org_id}/year={at:%Y}/month={at:%m}/day={at:%d}/hour={at:%H}/conversation_id={conversation_id}/"
-    )
+    return f"{org_id}/year={at:%Y}/month={at:%m}/day={at:%d}/hour={at:%H}/conversation_id={conversation_id}/"
 
 
 def month_prefixes(org_id: str, first: dt.date, last: dt.date) -> list[str]:
