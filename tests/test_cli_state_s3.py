@@ -20,12 +20,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from conftest import EXAMPLES, _recon_command
 from moto.server import ThreadedMotoServer
@@ -274,3 +276,45 @@ def test_the_sandbox_target_keeps_s3_state_in_the_sandboxs_own_s3(tmp_path: Path
     s3 = s3_client(endpoints["services"]["s3"]["url"])
     assert s3.get_bucket_versioning(Bucket="sandbox-state")["Status"] == "Enabled"
     assert json.loads(s3.get_object(Bucket="sandbox-state", Key=KEY)["Body"].read())["resources"]
+
+
+def test_two_concurrent_applies_one_proceeds_the_other_waits_then_names_it(desk: Project, genesys_url: str) -> None:
+    """Two real `recon apply` processes: the platform is slowed (500 ms per Genesys request)
+    so the first holds the S3 lock for seconds; the second starts once the lock object exists,
+    waits its --lock-timeout and fails naming the first's pid; the first completes."""
+    token = httpx.post(
+        f"{genesys_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("recon-sandbox", "sandbox-secret"),
+    ).json()["access_token"]
+    httpx.put(
+        f"{genesys_url}/api/v2/sandbox/faults", json={"latencyMs": 500}, headers={"Authorization": f"Bearer {token}"}
+    ).raise_for_status()
+    first = subprocess.Popen(
+        [*_recon_command(), "apply", "--auto-approve"],
+        cwd=desk.root,
+        env={**os.environ, "NO_COLOR": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        holder = None
+        deadline = time.monotonic() + 60
+        while holder is None and first.poll() is None and time.monotonic() < deadline:
+            holder = desk.backend().current_lock()  # each read is a round trip: the loop is the wait
+        assert holder is not None and holder.pid == first.pid, "the first apply took the lock"
+        second = desk("apply", "--auto-approve", "--lock-timeout", "1s")
+        assert first.poll() is None, "the first apply still held the lock while the second gave up"
+        assert second.returncode == 1, output(second)
+        assert f"(pid {first.pid})" in second.stderr and "for apply since" in second.stderr, second.stderr
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 0, out + err
+    assert f"{len(ADDRESSES)} succeeded" in out
+    assert desk.backend().current_lock() is None
+    assert sorted(desk.backend().read().resources) == ADDRESSES
