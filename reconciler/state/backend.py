@@ -33,14 +33,16 @@ the CLI (force-unlock), backends such as reconciler.state.local.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from reconciler.state.clock import Clock, iso, utc_now
 from reconciler.state.guard import ensure_secret_free, redact
 from reconciler.state.journal import Record, apply_record
-from reconciler.state.lock import LockInfo
+from reconciler.state.lock import LeaseRenewer, LockInfo, log
 from reconciler.state.model import ResourceState, State, StateError
 
 DEFAULT_COMPACT_EVERY = 5000
@@ -197,3 +199,42 @@ class StateSession:
         self.records_since_compaction += 1
         if self.records_since_compaction >= max(self._compact_every, 2 * len(self.state.resources)):
             self.compact()
+
+
+@contextlib.contextmanager
+def run_session(
+    store: SessionStore,
+    state: State,
+    lease: Lease,
+    *,
+    compact_every: int,
+    clock: Clock,
+    lease_seconds: float,
+    description: str,
+    kept_by: str,
+) -> Iterator[StateSession]:
+    """The session lifecycle every backend shares, once it holds the lock and has read the
+    state: compact at the start (stamping the lock's fencing token), renew the lease in the
+    background every third of it, compact at the end; after an error, try to compact and,
+    when that fails too, leave the journal (`kept_by`, e.g. "the journal file") as the
+    record and say so. Always closes the session. The caller releases the lock."""
+    session = StateSession(store, state, lease, compact_every=compact_every, clock=clock)
+    try:
+        session.compact()
+        with LeaseRenewer(lease.renew, lease_seconds / 3):
+            try:
+                yield session
+            except BaseException:
+                try:
+                    session.compact()
+                except (StateError, OSError) as error:
+                    log.warning(
+                        "could not compact state %s after an error (%s); %s keeps every record",
+                        description,
+                        error,
+                        kept_by,
+                    )
+                raise
+            session.compact()
+    finally:
+        session.close()

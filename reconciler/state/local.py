@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.gcpause import paused_gc
-from reconciler.state.backend import DEFAULT_COMPACT_EVERY, StateBackend, StateSession
+from reconciler.state.backend import DEFAULT_COMPACT_EVERY, StateBackend, StateSession, run_session
 from reconciler.state.clock import Clock, utc_now
 from reconciler.state.files import storage_errors, write_all, write_atomically
 from reconciler.state.guard import ensure_secret_free
 from reconciler.state.journal import Record, encode, replay
-from reconciler.state.lock import DEFAULT_LEASE_SECONDS, LeaseRenewer, LockError, LockInfo, log
+from reconciler.state.lock import DEFAULT_LEASE_SECONDS, LockError, LockInfo
 from reconciler.state.lockfile import LockFile
 from reconciler.state.model import State, StateError
 
@@ -139,32 +139,19 @@ class LocalBackend:
             state = self.read()
             if state.fence >= held.info.fence:
                 held.raise_fence(state.fence + 1)
-            store = _LocalStore(self, held.info.fence)
-            session = StateSession(store, state, held, compact_every=self.compact_every, clock=self.clock)
-            try:
-                session.compact()
-                with LeaseRenewer(held.renew, self.lease_seconds / 3):
-                    try:
-                        yield session
-                    except BaseException:
-                        self._compact_after_error(session)
-                        raise
-                    session.compact()
-            finally:
-                session.close()
+            with run_session(
+                _LocalStore(self, held.info.fence),
+                state,
+                held,
+                compact_every=self.compact_every,
+                clock=self.clock,
+                lease_seconds=self.lease_seconds,
+                description=self.description,
+                kept_by=str(self.journal_path),
+            ) as session:
+                yield session
         finally:
             held.release()
-
-    def _compact_after_error(self, session: StateSession) -> None:
-        try:
-            session.compact()
-        except (StateError, OSError) as error:
-            log.warning(
-                "could not compact state %s after an error (%s); %s keeps every record",
-                self.description,
-                error,
-                self.journal_path,
-            )
 
     def current_lock(self) -> LockInfo | None:
         return self.locks.current()

@@ -45,11 +45,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from reconciler.gcpause import paused_gc
-from reconciler.state.backend import DEFAULT_COMPACT_EVERY, StateBackend, StateSession
+from reconciler.state.backend import DEFAULT_COMPACT_EVERY, StateBackend, StateSession, run_session
 from reconciler.state.clock import Clock, utc_now
 from reconciler.state.guard import ensure_secret_free
 from reconciler.state.journal import Record, encode, replay
-from reconciler.state.lock import DEFAULT_LEASE_SECONDS, LeaseRenewer, LockError, LockInfo, log
+from reconciler.state.lock import DEFAULT_LEASE_SECONDS, LockError, LockInfo
 from reconciler.state.model import State, StateError
 from reconciler.state.s3_io import Bucket, Found, Precondition, S3Settings, make_client
 from reconciler.state.s3_lock import S3HeldLock, S3Lock
@@ -188,31 +188,19 @@ class S3Backend:
             state, etag = self._load()
             if state.fence >= held.info.fence:
                 held.raise_fence(state.fence + 1)
-            store = _S3Store(self, held, state.lineage, etag)
-            session = StateSession(store, state, held, compact_every=self.compact_every, clock=self.clock)
-            try:
-                session.compact()
-                with LeaseRenewer(held.renew, self.lease_seconds / 3):
-                    try:
-                        yield session
-                    except BaseException:
-                        self._compact_after_error(session)
-                        raise
-                    session.compact()
-            finally:
-                session.close()
+            with run_session(
+                _S3Store(self, held, state.lineage, etag),
+                state,
+                held,
+                compact_every=self.compact_every,
+                clock=self.clock,
+                lease_seconds=self.lease_seconds,
+                description=self.description,
+                kept_by="its journal objects",
+            ) as session:
+                yield session
         finally:
             held.release()
-
-    def _compact_after_error(self, session: StateSession) -> None:
-        try:
-            session.compact()
-        except StateError as error:
-            log.warning(
-                "could not compact state %s after an error (%s); its journal objects keep every record",
-                self.description,
-                error,
-            )
 
     def current_lock(self) -> LockInfo | None:
         self._ready()
