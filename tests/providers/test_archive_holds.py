@@ -17,14 +17,13 @@ import asyncio
 import copy
 import datetime as dt
 import itertools
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import botocore.exceptions
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
+from moto_http import moto_server
 
 from reconciler.providers.archive_holds import ArchivedLegalHoldProvider
 from reconciler.providers.archive_layout import METADATA_FILE, conversation_prefix
@@ -121,12 +120,8 @@ class StubPlatformHolds:
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ import asyncio
 import datetime as dt
 import itertools
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
+from moto_http import moto_server
 
 from reconciler.providers.aws import (
     ArchiveBucketProvider,
@@ -38,12 +37,8 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
