@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,14 +27,13 @@ import click
 
 from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars, write_output
 from reconciler.cli.progress import note
-from reconciler.cli.targets import genesys_endpoints, resolve_reference, sandbox_dir
+from reconciler.cli.targets import genesys_client, named_aws_config, sandbox_aws_config, sandbox_dir
 from reconciler.engine.archive_integrity import IntegrityReport, compare
 from reconciler.engine.workspace import Workspace, open_workspace
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.manifest.project import SANDBOX
 from reconciler.providers.genesys.client import GenesysClient
 from reconciler.providers.genesys.recordings import organization_id, recorded_conversations
-from reconciler.providers.genesys.regions import Endpoints
 from reconciler.render.archive_integrity import render_json, render_markdown, render_text
 from reconciler.sandbox.process import ensure_running
 
@@ -78,49 +76,19 @@ def period(first: dt.datetime | None, last: dt.datetime | None, today: dt.date) 
     return start, end
 
 
-def _sandbox_config(services: Mapping[str, Any], region: str) -> AwsConfig:
-    """The sandbox's S3 as targets.py `_sandbox_aws` reaches it."""
-    from reconciler.providers.aws.client import AwsConfig  # noqa: PLC0415 (boto3 is slow to import)
-
-    entry = services.get("s3")
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
-        reason = entry.get("reason") if isinstance(entry, Mapping) else None
-        raise UsageError(
-            f"the sandbox's S3 service is not running ({reason or 'not listed'})",
-            next_step="run `recon sandbox down` then `recon sandbox up`, and check .recon/sandbox/sandbox.log",
-        )
-    return AwsConfig(
-        region=region,
-        endpoint_url=entry["url"],
-        access_key_id=str(entry.get("accessKeyId")),
-        secret_access_key=str(entry.get("secretAccessKey")),
-        deny_insecure_transport=False,
-    )
-
-
 def clients_for(ws: Workspace, region: str) -> tuple[GenesysClient, AwsConfig]:
-    """The target's Genesys client and AWS settings."""
-    from reconciler.providers.aws.client import AwsConfig  # noqa: PLC0415 (boto3 is slow to import)
-
+    """The target's Genesys client and AWS settings (a named target needs both sections)."""
     if ws.project.target == SANDBOX:
-        running = ensure_running(sandbox_dir(ws.root))
-        endpoints = Endpoints(login_base=running.login_url, api_base=running.genesys_url)
-        config = _sandbox_config(running.services, region)
-        return GenesysClient(endpoints, running.client_id, running.client_secret), config
+        client, _ = genesys_client(ws.project, ws.root)
+        return client, sandbox_aws_config(ensure_running(sandbox_dir(ws.root)).services, region)
     target = ws.project.targets.get(ws.project.target)
     if target is None or target.genesys is None or target.aws is None:
         raise UsageError(
             f"target '{ws.project.target}' needs both a genesys: and an aws: section to verify an archive",
             next_step="add them to the target in recon.yaml, or use `target: sandbox`",
         )
-    settings = target.genesys
-    client = GenesysClient(
-        genesys_endpoints(settings),
-        resolve_reference(settings.clientId, ws.root, "clientId"),
-        resolve_reference(settings.clientSecret, ws.root, "clientSecret"),
-        rate_per_minute=settings.ratePerMinute,
-    )
-    return client, AwsConfig(region=region, endpoint_url=target.aws.endpointUrl, profile=target.aws.profile)
+    client, _ = genesys_client(ws.project, ws.root)
+    return client, named_aws_config(target.aws, region)
 
 
 async def verify(

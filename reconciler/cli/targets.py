@@ -29,7 +29,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -42,6 +42,9 @@ from reconciler.providers.genesys.provider import GENESYS_KINDS, genesys_provide
 from reconciler.providers.genesys.regions import Endpoints, endpoints
 from reconciler.sandbox.process import ensure_running
 from reconciler.testing import FakeStore, fake_providers, manageable_kinds
+
+if TYPE_CHECKING:
+    from reconciler.providers.aws import AwsConfig
 
 SANDBOX_DIR = Path(".recon") / "sandbox"
 SANDBOX_ESTATE = SANDBOX_DIR / "estate.json"
@@ -62,16 +65,14 @@ def sandbox_dir(root: Path) -> Path:
 
 def providers_for(project: Project, root: Path) -> ProviderSet:
     """The providers of the project's target, ready to use (call `aclose()` when done)."""
+    from reconciler.providers.aws import aws_providers  # noqa: PLC0415 (boto3 is slow to import)
+
     day = dt.datetime.now(dt.UTC).date()
     if project.target == SANDBOX:
         running = ensure_running(sandbox_dir(root))
-        client = GenesysClient(
-            Endpoints(login_base=running.login_url, api_base=running.genesys_url),
-            running.client_id,
-            running.client_secret,
-        )
-        providers = genesys_providers(client, client_id=running.client_id, today=day)
-        aws = _sandbox_aws(running.services)
+        client, client_id = genesys_client(project, root)
+        providers = genesys_providers(client, client_id=client_id, today=day)
+        aws = aws_providers(sandbox_aws_config(running.services))
         providers = _hold_archives(providers.merged(aws), aws, day)
         rest = [k for k in manageable_kinds() if k not in (*GENESYS_KINDS, *AWS_KINDS) and k not in FOLDED_KINDS]
         return providers.merged(fake_providers(FakeStore.open(sandbox_estate_path(root)), rest))
@@ -84,19 +85,61 @@ def providers_for(project: Project, root: Path) -> ProviderSet:
         )
     providers = ProviderSet()
     if target.genesys is not None:
-        settings = target.genesys
-        client_id = resolve_reference(settings.clientId, root, "clientId")
-        client = GenesysClient(
-            genesys_endpoints(settings),
-            client_id,
-            resolve_reference(settings.clientSecret, root, "clientSecret"),
-            rate_per_minute=settings.ratePerMinute,
-        )
+        client, client_id = genesys_client(project, root)
         providers = genesys_providers(client, client_id=client_id, today=day)
     if target.aws is not None:
-        aws = _named_aws(target.aws)
+        aws = aws_providers(named_aws_config(target.aws))
         providers = _hold_archives(providers.merged(aws), aws, day)
     return providers
+
+
+def genesys_client(project: Project, root: Path) -> tuple[GenesysClient, str]:
+    """(a client for the target's Genesys org, its OAuth client id): the sandbox's (started
+    on demand) or a named target's genesys: section. UsageError when the target has none."""
+    if project.target == SANDBOX:
+        running = ensure_running(sandbox_dir(root))
+        endpoints = Endpoints(login_base=running.login_url, api_base=running.genesys_url)
+        return GenesysClient(endpoints, running.client_id, running.client_secret), running.client_id
+    target = project.targets.get(project.target)
+    if target is None or target.genesys is None:
+        raise UsageError(
+            f"target '{project.target}' has no genesys: section",
+            next_step="add genesys: {region, clientId, clientSecret} to the target, or set `target: sandbox`",
+        )
+    settings = target.genesys
+    client_id = resolve_reference(settings.clientId, root, "clientId")
+    secret = resolve_reference(settings.clientSecret, root, "clientSecret")
+    return GenesysClient(
+        genesys_endpoints(settings), client_id, secret, rate_per_minute=settings.ratePerMinute
+    ), client_id
+
+
+def sandbox_aws_config(services: Mapping[str, Any], region: str | None = None) -> AwsConfig:
+    """How to reach the sandbox's S3 (its moto server, with its test keys), in `region`
+    (default: the sandbox's)."""
+    from reconciler.providers.aws import AwsConfig  # noqa: PLC0415 (boto3 is slow to import)
+
+    entry = services.get("s3")
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
+        reason = entry.get("reason") if isinstance(entry, Mapping) else None
+        raise UsageError(
+            f"the sandbox's S3 service is not running ({reason or 'not listed'}), so archive buckets cannot be reached",
+            next_step="run `recon sandbox down` then `recon sandbox up`, and check .recon/sandbox/sandbox.log",
+        )
+    return AwsConfig(
+        region=region or str(entry.get("region") or "eu-west-1"),
+        endpoint_url=entry["url"],
+        access_key_id=str(entry.get("accessKeyId")),
+        secret_access_key=str(entry.get("secretAccessKey")),
+        deny_insecure_transport=False,  # moto ignores policy conditions: the Deny would deny everything
+    )
+
+
+def named_aws_config(settings: AwsTarget, region: str | None = None) -> AwsConfig:
+    """How to reach a named target's AWS account (credentials from boto3's chain)."""
+    from reconciler.providers.aws import AwsConfig  # noqa: PLC0415 (boto3 is slow to import)
+
+    return AwsConfig(region=region or settings.region, endpoint_url=settings.endpointUrl, profile=settings.profile)
 
 
 def _hold_archives(providers: ProviderSet, aws: ProviderSet, day: dt.date) -> ProviderSet:
