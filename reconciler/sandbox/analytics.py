@@ -52,7 +52,7 @@ CONVERSATION_DIMENSIONS = ("conversationId", "originatingDirection")
 Facts = dict[str, set[str]]
 
 
-def _sub_id(conversation_id: str, part: str) -> str:
+def sub_id(conversation_id: str, part: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{conversation_id}:{part}"))
 
 
@@ -70,12 +70,12 @@ def conversation_detail(conv: JsonObj, queue_names: dict[str, str]) -> JsonObj:
             "segmentType": "interact",
         }
         session = {
-            "sessionId": _sub_id(conv["id"], f"s{index}"),
+            "sessionId": sub_id(conv["id"], f"s{index}"),
             "mediaType": "voice",
             "direction": direction,
             "segments": [segment],
         }
-        out: JsonObj = {"participantId": _sub_id(conv["id"], f"p{index}"), "participantName": name, "purpose": purpose}
+        out: JsonObj = {"participantId": sub_id(conv["id"], f"p{index}"), "participantName": name, "purpose": purpose}
         if user_id:
             out["userId"] = user_id
         out["sessions"] = [session]
@@ -250,7 +250,7 @@ def search_transcripts(body: Any, conversations: list[JsonObj]) -> JsonObj:
     results = [
         {
             "conversationId": c["id"],
-            "communicationId": _sub_id(c["id"], "communication"),
+            "communicationId": sub_id(c["id"], "communication"),
             "mediaType": "call",
             "language": "en-US",
             "startTime": c["startTime"],

@@ -23,6 +23,9 @@ Endpoints and shapes (GC = follows Genesys Cloud v2; SANDBOX = sandbox-only or s
   POST   /api/v2/analytics/conversations/details/query     GC  see analytics.py
   POST   /api/v2/speechandtextanalytics/transcripts/search GC  see analytics.py
   GET    /api/v2/organizations/me                   GC  -> {"id", "name"} (store.DEFAULT_ORGANIZATION unless seeded)
+  GET    /api/v2/conversations/calls/{id}           GC  a live call and its participants' attributes (conversations.py)
+  PATCH  /api/v2/conversations/calls/{id}/participants/{pid}/attributes   GC  {"attributes": {str: str}} -> 202
+  GET    /api/v2/conversations/{id}/recordingmetadata                    GC  [recording] (every sandbox call is recorded)
   GET    /api/v2/sandbox/conversations              SANDBOX raw conversations ?queueId=&userId=&from=&to=, paged
   POST/GET /api/v2/notifications/channels           GC  -> {id, connectUri ws://127.0.0.1:<port>/channels/<id>, expires}
                                                         / {entities}; websocket events: see notifications.py
@@ -80,7 +83,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from reconciler.sandbox import analytics
+from reconciler.sandbox import analytics, conversations
 from reconciler.sandbox.audit import AuditQueries, realtime
 from reconciler.sandbox.auth import TokenIssuer
 from reconciler.sandbox.faults import Faults
@@ -99,6 +102,8 @@ class Request:
     query: dict[str, str]
     body: Any
     object_id: str
+    sub_id: str = ""
+    """The second id of a nested route (a participant of a conversation)."""
 
 
 Endpoint = Callable[[Request], tuple[int, Any]]
@@ -175,6 +180,7 @@ class GenesysSandbox:
             thread.join(timeout=5)
         self._server = self._thread = None
         self.notifications.stop()
+        self.store.flush()
 
     def __enter__(self) -> GenesysSandbox:
         self.start()
@@ -301,6 +307,7 @@ class GenesysSandbox:
         audits, sbx = "/api/v2/audits/query", "/api/v2/sandbox"
         details = "/api/v2/analytics/conversations/details/query"
         transcripts = "/api/v2/speechandtextanalytics/transcripts/search"
+        calls = "/api/v2/conversations/calls"
 
         def ok(value: Any) -> tuple[int, Any]:
             return 200, value
@@ -336,6 +343,11 @@ class GenesysSandbox:
             (details, details, {"POST": lambda r: ok(analytics.query_conversations(r.body, s.conversations(), s.queue_names()))}),
             (transcripts, transcripts, {"POST": lambda r: ok(analytics.search_transcripts(r.body, s.conversations()))}),
             ("/api/v2/organizations/me", "/api/v2/organizations/me", {"GET": lambda r: ok(s.organization())}),
+            (calls + "/{id}", calls, {"GET": lambda r: ok(self._call(r.object_id))}),
+            (calls + "/{id}/participants/{pid}/attributes", calls, {"PATCH": self._set_attributes}),
+            ("/api/v2/conversations/{id}/recordingmetadata", calls, {
+                "GET": lambda r: ok(conversations.recording_metadata(s.conversation(r.object_id))),
+            }),
             (sbx + "/conversations", sbx + "/conversations", {
                 "GET": lambda r: ok(analytics.list_conversations(r.query, s.conversations())),
                 "POST": lambda r: ok(self.add_conversations(r.body)),
@@ -363,10 +375,20 @@ class GenesysSandbox:
         ]  # fmt: skip
 
         def compile_route(path: str, key: str, methods: dict[str, Endpoint], is_control: bool) -> Route:
-            pattern = re.compile("^" + path.replace("{id}", "(?P<id>[^/]+)") + "$")
+            pattern = re.compile("^" + path.replace("{id}", "(?P<id>[^/]+)").replace("{pid}", "(?P<pid>[^/]+)") + "$")
             return Route(pattern, key, methods, is_control)
 
         return [compile_route(*row, False) for row in table] + [compile_route(*row, True) for row in control]
+
+    def _call(self, conversation_id: str) -> JsonObj:
+        conv = self.store.conversation(conversation_id)
+        return conversations.call_view(conv, conv["attributes"])
+
+    def _set_attributes(self, request: Request) -> tuple[int, Any]:
+        conv = self.store.conversation(request.object_id)
+        attributes = conversations.checked_attributes(conv, request.sub_id, request.body)
+        self.store.set_attributes(request.object_id, request.sub_id, attributes)
+        return 202, None
 
     def _clear_faults(self) -> JsonObj:
         self.faults.clear()
@@ -433,7 +455,8 @@ class GenesysSandbox:
             body_optional = control or path == CHANNELS  # the SDK creates a channel with no body
             wants_body = method in {"POST", "PUT", "PATCH"} and (bool(raw_body.strip()) or not body_optional)
             body = _parse_body(raw_body) if wants_body else None
-            status, payload = endpoint(Request(method, query, body, rx_match.groupdict().get("id") or ""))
+            ids = rx_match.groupdict()
+            status, payload = endpoint(Request(method, query, body, ids.get("id") or "", ids.get("pid") or ""))
             if method != "GET":
                 self._publish_audit()
         except ApiError as exc:

@@ -62,6 +62,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from reconciler.sandbox.conversations import participants as call_participants
 from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, iso, not_found, require_object
 
 CHANNELS = "/api/v2/notifications/channels"
@@ -106,23 +107,14 @@ def conversation_events(conversations: list[JsonObj]) -> list[tuple[str, JsonObj
     for conv in conversations:
         conv_id, queue_id, started = str(conv["id"]), str(conv["queueId"]), str(conv["startTime"])
         direction = str(conv.get("direction", "inbound")).lower()
-        stored = conv.get("participants", [])
-        people = [{"purpose": "customer", "name": p.get("name")} for p in stored if p.get("purpose") != "agent"]
-        people.append({"purpose": "acd", "queueId": queue_id})
-        people += [
-            {"purpose": "agent", "userId": p.get("userId"), "name": p.get("name"), "queueId": queue_id}
-            for p in stored
-            if p.get("purpose") == "agent"
-        ]
         participants = []
-        for n, person in enumerate(people):
+        for n, person in enumerate(call_participants(conv)):  # the ids every sandbox API gives
             call = {
                 "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{conv_id}/{n}/call")),
                 **{"state": "connected", "recording": True, "recordingState": "active", "direction": direction},
                 "connectedTime": started,
             }
-            part_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{conv_id}/{n}"))
-            participants.append({"id": part_id, **_present(person), "connectedTime": started, "calls": [call]})
+            participants.append({**person, "connectedTime": started, "calls": [call]})
         events.append((f"v2.routing.queues.{queue_id}.conversations", {"id": conv_id, "participants": participants}))
     return events
 

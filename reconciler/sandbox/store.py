@@ -27,7 +27,17 @@ from typing import Any
 
 from reconciler.sandbox.audit import CONSOLE_CLIENT_ID, audit_entry, property_changes
 from reconciler.sandbox.seed import bulk_policies, bulk_queues, seed_state
-from reconciler.sandbox.wire import JsonObj, bad_request, iso, not_found, now_iso, page, parse_iso, require_object
+from reconciler.sandbox.wire import (
+    ApiError,
+    JsonObj,
+    bad_request,
+    iso,
+    not_found,
+    now_iso,
+    page,
+    parse_iso,
+    require_object,
+)
 
 API_USER = "recon-sandbox"
 PROTECTION_BATCH_LIMIT = 100
@@ -95,6 +105,8 @@ class SandboxStore:
         self.state_path = state_path
         self.seed = seed
         self.client_id = client_id
+        self._index: dict[str, JsonObj] = {}
+        self._index_of: list[JsonObj] | None = None
         if state_path is not None and state_path.exists():
             self.data: dict[str, Any] = json.loads(state_path.read_text(encoding="utf-8"))
         else:
@@ -304,6 +316,38 @@ class SandboxStore:
     def conversations(self) -> list[JsonObj]:
         with self.lock:
             return copy.deepcopy(list(self.data["conversations"]))
+
+    def conversation(self, conversation_id: str) -> JsonObj:
+        """One conversation (a copy) with its participants' attributes; ApiError 404 if unknown."""
+        with self.lock:
+            found = self._conversation(conversation_id)
+            return {**copy.deepcopy(found), "attributes": copy.deepcopy(self._attributes().get(conversation_id, {}))}
+
+    def set_attributes(self, conversation_id: str, participant_id: str, attributes: dict[str, str]) -> None:
+        """Merge participant attributes; kept in memory until the next save or `flush`
+        (see reconciler.sandbox.conversations)."""
+        with self.lock:
+            self._conversation(conversation_id)
+            self._attributes().setdefault(conversation_id, {}).setdefault(participant_id, {}).update(attributes)
+
+    def flush(self) -> None:
+        """Write what is only in memory (participant attributes) to the state file."""
+        with self.lock:
+            self._save()
+
+    def _attributes(self) -> dict[str, dict[str, dict[str, str]]]:
+        found: dict[str, dict[str, dict[str, str]]] = self.data.setdefault("attributes", {})
+        return found
+
+    def _conversation(self, conversation_id: str) -> JsonObj:
+        conversations: list[JsonObj] = self.data["conversations"]
+        if self._index_of is not conversations or len(self._index) != len(conversations):  # added or reset
+            self._index = {str(c["id"]): c for c in conversations}
+            self._index_of = conversations
+        found = self._index.get(conversation_id)
+        if found is None:
+            raise ApiError(404, "not.found", f"no conversation {conversation_id}")
+        return found
 
     def add_conversations(self, body: Any) -> JsonObj:
         """Sandbox-only: calls that just happened, e.g. for a hold's autoExtend or a benchmark.
