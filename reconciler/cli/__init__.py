@@ -7,8 +7,9 @@ print, and exit with the documented code:
 
 Modules: common (group, shared options), foundation (validate, schema, rules, render,
 kinds), engine_commands (plan, apply, show), estate_commands (drift, state, import,
-export, force-unlock), archive_commands (verify-archive: exit 2 on any gap), progress
-(live display on a TTY, plain lines in CI).
+export, force-unlock), archive_commands (verify-archive: exit 2 on any gap),
+evidence_commands (evidence verify / show: the runtime's hash-chained log; exit 2 when
+tampered), progress (live display on a TTY, plain lines in CI).
 
 Called by: the `recon` console script and `python -m reconciler`.
 """
@@ -19,11 +20,27 @@ import sys
 
 import click
 
-from reconciler.cli import archive_commands, engine_commands, estate_commands, foundation, sandbox_commands
+from reconciler.cli import (
+    archive_commands,
+    engine_commands,
+    estate_commands,
+    evidence_commands,
+    foundation,
+    sandbox_commands,
+)
 from reconciler.cli.common import cli
 from reconciler.errors import EXIT_ERROR
 
-__all__ = ["archive_commands", "cli", "engine_commands", "estate_commands", "foundation", "main", "sandbox_commands"]
+__all__ = [
+    "archive_commands",
+    "cli",
+    "engine_commands",
+    "estate_commands",
+    "evidence_commands",
+    "foundation",
+    "main",
+    "sandbox_commands",
+]
 
 
 def main() -> None:

@@ -1,0 +1,286 @@
+"""The runtime's append-only, hash-chained evidence log in an embedded SQLite store.
+
+Every attachment the runtime makes (a market-data snapshot stamped on a recorded call, or
+the `data_fetch_failed` marker when the feed did not answer) appends one record; the record
+format and the chain are in reconciler.runtime.evidence_chain (re-exported here). Chain
+heads are published to the Object-Locked archive bucket (reconciler.runtime.evidence_heads)
+so that deleting the log's tail or rewriting it wholesale is detected too.
+
+Store: one SQLite file (default `.recon/runtime.db` under the project), WAL mode, one table
+`evidence(seq INTEGER PRIMARY KEY, conversation_id, recording_id, snapshot_sha256,
+audio_sha256 NULL, status, recorded_at, prev_hash, hash)`, `PRAGMA user_version = 1`.
+`EvidenceLog` holds one connection behind a lock; each append is one `BEGIN IMMEDIATE`
+transaction that reads the current head inside the transaction, so two processes appending
+to one file still produce one chain. `synchronous=NORMAL` (the default here) commits without
+an fsync per append: a power cut may lose the last appends, never break the chain;
+`synchronous="FULL"` fsyncs each.
+
+`verify(path)` opens the file read-only and walks it (`evidence_chain.walk`).
+
+Heads: `publish_head`, `read_heads`, `HeadPublisher` (from evidence_heads, re-exported).
+
+Called by: the runtime's snapshot injector (append), HeadPublisher, `recon evidence`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from reconciler.errors import ReconError, UsageError
+from reconciler.runtime.evidence_chain import (
+    GENESIS,
+    STATUSES,
+    Break,
+    ChainHead,
+    EvidenceRecord,
+    VerifyReport,
+    canonical_json,
+    chain_hash,
+    snapshot_digest,
+    walk,
+)
+from reconciler.runtime.evidence_heads import DEFAULT_PREFIX, HeadPublisher, publish_head, read_heads, read_heads_dir
+
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_PREFIX",
+    "GENESIS",
+    "Break",
+    "ChainHead",
+    "EvidenceLog",
+    "EvidenceRecord",
+    "HeadPublisher",
+    "VerifyReport",
+    "canonical_json",
+    "iter_records",
+    "publish_head",
+    "read_heads",
+    "read_heads_dir",
+    "read_records",
+    "snapshot_digest",
+    "utc_text",
+    "verify",
+    "walk",
+]
+
+DEFAULT_DB = Path(".recon") / "runtime.db"
+SCHEMA_VERSION = 1
+_COLUMNS = "seq, conversation_id, recording_id, snapshot_sha256, audio_sha256, status, recorded_at, prev_hash, hash"
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS evidence (
+    seq INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    recording_id TEXT NOT NULL,
+    snapshot_sha256 TEXT NOT NULL,
+    audio_sha256 TEXT NULL,
+    status TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def utc_text(moment: dt.datetime) -> str:
+    """`moment` as the log writes times: UTC, microseconds, `Z` (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class EvidenceLog:
+    """The writable evidence log at `path` (created, with its folder, when absent).
+
+    Thread-safe: one connection, one lock, one transaction per append."""
+
+    def __init__(self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise _unreadable(self.path, error) from None
+
+    def append(
+        self,
+        conversation_id: str,
+        recording_id: str,
+        snapshot_sha256: str,
+        audio_sha256: str | None = None,
+        status: str = "attached",
+        at: dt.datetime | None = None,
+    ) -> EvidenceRecord:
+        """Append one record (chained to the current head) and return it as stored."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+        for name, digest in (("snapshot_sha256", snapshot_sha256), ("audio_sha256", audio_sha256)):
+            if digest is not None and not _HEX64.fullmatch(digest):
+                raise ValueError(f"{name} must be 64 lowercase hex characters, not {digest!r}")
+        recorded_at = utc_text(at or dt.datetime.now(dt.UTC))
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                last = db.execute("SELECT seq, hash FROM evidence ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev_hash = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
+                content: dict[str, Any] = {
+                    "seq": seq,
+                    "conversation_id": conversation_id,
+                    "recording_id": recording_id,
+                    "snapshot_sha256": snapshot_sha256,
+                    "audio_sha256": audio_sha256,
+                    "status": status,
+                    "recorded_at": recorded_at,
+                }
+                digest = chain_hash(prev_hash, content)
+                db.execute(
+                    f"INSERT INTO evidence ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        seq,
+                        conversation_id,
+                        recording_id,
+                        snapshot_sha256,
+                        audio_sha256,
+                        status,
+                        recorded_at,
+                        prev_hash,
+                        digest,
+                    ),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return EvidenceRecord(
+            seq, conversation_id, recording_id, snapshot_sha256, audio_sha256, status, recorded_at, prev_hash, digest
+        )
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last record; (0, GENESIS) when the log is empty."""
+        record = self.last()
+        return (0, GENESIS) if record is None else (record.seq, record.hash)
+
+    def last(self) -> EvidenceRecord | None:
+        """The last record, or None when the log is empty."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM evidence ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else _record(row)
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM evidence").fetchone()[0])
+
+    def records(self, from_seq: int = 1, limit: int | None = None) -> list[EvidenceRecord]:
+        """Records with seq ≥ `from_seq`, in seq order (at most `limit`)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM evidence WHERE seq >= ? ORDER BY seq LIMIT ?",
+                (from_seq, -1 if limit is None else limit),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> EvidenceLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def read_records(path: str | Path, *, last: int | None = None) -> list[EvidenceRecord]:
+    """Every record of the log at `path` in seq order (or the `last` N), read-only.
+
+    UsageError when the file does not exist; ReconError when it is not an evidence log."""
+    with _ReadOnly(Path(path)) as db:
+        try:
+            if last is None:
+                rows: Iterable[Any] = db.execute(f"SELECT {_COLUMNS} FROM evidence ORDER BY seq")
+            else:
+                rows = reversed(
+                    db.execute(f"SELECT {_COLUMNS} FROM evidence ORDER BY seq DESC LIMIT ?", (last,)).fetchall()
+                )
+            return [_record(row) for row in rows]
+        except sqlite3.DatabaseError as error:
+            raise _unreadable(Path(path), error) from None
+
+
+def verify(path: str | Path, heads: Iterable[ChainHead] = ()) -> VerifyReport:
+    """Walk the log at `path` (read-only) and cross-check `heads` (published chain heads)."""
+    return walk(read_records(path), heads)
+
+
+class _ReadOnly:
+    """A read-only connection to an existing log file (never creates one)."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise UsageError(
+                f"no evidence log at {path}",
+                next_step="pass --db PATH to the runtime's log (default .recon/runtime.db under --project-dir)",
+            )
+        self.path = path
+        try:
+            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.DatabaseError as error:
+            raise _unreadable(path, error) from None
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, *_: object) -> None:
+        self.db.close()
+
+
+def _unreadable(path: Path, error: sqlite3.DatabaseError) -> ReconError:
+    return ReconError(
+        f"{path} is not a readable evidence log ({error})",
+        next_step="check the path; a log the runtime wrote has an `evidence` table",
+    )
+
+
+def _text(value: object) -> str:
+    # Anything but text where text was written cannot match its hash: keep it visibly foreign.
+    return value if isinstance(value, str) else f"<{type(value).__name__}:{value!r}>"
+
+
+def _record(row: Any) -> EvidenceRecord:
+    seq, conversation_id, recording_id, snapshot, audio, status, recorded_at, prev_hash, digest = row
+    return EvidenceRecord(
+        seq=int(seq),
+        conversation_id=_text(conversation_id),
+        recording_id=_text(recording_id),
+        snapshot_sha256=_text(snapshot),
+        audio_sha256=None if audio is None else _text(audio),
+        status=_text(status),
+        recorded_at=_text(recorded_at),
+        prev_hash=_text(prev_hash),
+        hash=_text(digest),
+    )
+
+
+def iter_records(log: EvidenceLog, batch: int = 1000) -> Iterator[EvidenceRecord]:
+    """Every record of an open log in seq order, read in batches."""
+    start = 1
+    while True:
+        chunk = log.records(from_seq=start, limit=batch)
+        if not chunk:
+            return
+        yield from chunk
+        start = chunk[-1].seq + 1
