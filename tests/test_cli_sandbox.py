@@ -141,7 +141,8 @@ def test_up_status_idempotent_up_down(console: Sandbox, project: Path) -> None:
         "sandbox",
     )
     assert queue_names(genesys)  # the seeded floor answers with the listed credentials
-    assert services["tradesense"]["status"] == services["marketdata"]["status"] == "not-built"
+    assert services["tradesense"]["status"] == "not-built"
+    assert services["marketdata"]["url"].startswith("http://127.0.0.1:")
     if "url" in services["s3"]:
         check_s3(services["s3"])
     else:
@@ -194,6 +195,37 @@ def test_genesys_org_persists_across_restart_and_reset_reseeds(sandbox: Sandbox,
     assert sorted(p.name for p in (project / SANDBOX).iterdir()) == [".daemon.lock", "sandbox.log"]  # log kept
     assert sandbox("up").returncode == 0
     assert queue_names(running_genesys(project)) == seeded
+
+
+def test_status_lists_the_market_data_server_and_its_dialects(sandbox: Sandbox) -> None:
+    assert sandbox("up").returncode == 0
+    marketdata = status_json(sandbox)["services"]["marketdata"]
+    url = marketdata["url"]
+    assert marketdata["dialects"] == {
+        "generic-rest": f"{url}/generic/snapshot",
+        "bloomberg": f"{url}/bloomberg/refdata",
+        "refinitiv": f"{url}/refinitiv/data/pricing/snapshots/v1/",
+    }
+    snapshot = httpx.get(
+        marketdata["dialects"]["generic-rest"],
+        params={"symbols": "EUR/USD,RDSa.L", "fields": "exchange_rate"},
+        headers={"Authorization": f"Bearer {marketdata['token']}"},
+    )
+    assert snapshot.status_code == 200, snapshot.text
+    assert set(snapshot.json()["data"]) == {"EUR/USD", "RDSa.L"}
+    form = {"grant_type": "client_credentials", "client_id": marketdata["clientId"]}
+    token = httpx.post(marketdata["tokenUrl"], data={**form, "client_secret": marketdata["clientSecret"]})
+    assert token.status_code == 200, token.text
+    refinitiv = httpx.get(
+        marketdata["dialects"]["refinitiv"],
+        params={"universe": "TTF", "fields": "BID"},
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+    )
+    assert refinitiv.json()["data"][0][0] == "TTF"
+    table = sandbox("status").stdout
+    assert f"marketdata  {url}" in table
+    assert f"bearer token {marketdata['token']}" in table
+    assert marketdata["dialects"]["bloomberg"] in table
 
 
 def write_endpoints(root: Path, pid: int, url: str = "http://127.0.0.1:9") -> Path:

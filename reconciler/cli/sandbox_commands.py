@@ -68,6 +68,15 @@ def _credential_lines(services: dict[str, Any]) -> list[str]:
             f"  s3       access key id {s3.get('accessKeyId')}  secret access key {s3.get('secretAccessKey')}"
             f"  region {s3.get('region')}"
         )
+    marketdata = services.get("marketdata")
+    if isinstance(marketdata, dict) and "url" in marketdata:
+        lines.append(
+            f"  marketdata  bearer token {marketdata.get('token')}  refinitiv client id {marketdata.get('clientId')}"
+            f"  client secret {marketdata.get('clientSecret')}  (knobs: PUT {marketdata.get('knobsUrl')})"
+        )
+        dialects = marketdata.get("dialects")
+        if isinstance(dialects, dict):
+            lines.extend(f"    {name:<12} {url}" for name, url in dialects.items())
     return lines
 
 

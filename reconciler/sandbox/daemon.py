@@ -7,6 +7,9 @@ starts, on loopback:
 - the Genesys-Cloud-API-compatible server (GenesysSandbox), its org persisted in
   DIR/genesys.json so it survives restarts, told where S3 is so its recording export
   (`POST /api/v2/sandbox/export`) can write to it;
+- the market-data server (MarketDataSandbox) the runtime fetches call-start price snapshots
+  from, in the generic-rest, bloomberg and refinitiv dialects, with its fault knobs at
+  `/sandbox/knobs` (all off at start);
 - an S3 emulator (moto's ThreadedMotoServer, which also answers KMS) when moto is
   installed; its buckets live in memory and are gone when the daemon stops. It starts with
   the customer KMS keys the example desks' archives name (SEED_KMS_ALIASES), as a bank's
@@ -15,8 +18,8 @@ starts, on loopback:
 then writes DIR/endpoints.json (atomically) saying where each service listens and with which
 test credentials, and serves until SIGTERM or SIGINT. On the way out it stops the servers
 and removes endpoints.json (only if the file is still its own). Log lines go to
-DIR/sandbox.log. Services that later issues add (TradeSense WBA, market data) are listed as
-"not-built" so that clients can tell "absent by design" from "failed to start".
+DIR/sandbox.log. Services that later issues add (TradeSense WBA) are listed as "not-built" so
+that clients can tell "absent by design" from "failed to start".
 
 Called by: reconciler.sandbox.__main__ (and so by reconciler.sandbox.process.up, which spawns
 it detached). Imports only the stdlib, optionally moto, and reconciler.sandbox siblings.
@@ -38,6 +41,10 @@ from types import FrameType
 from typing import Any, Protocol
 
 from reconciler.sandbox.genesys_server import GenesysSandbox
+from reconciler.sandbox.marketdata import BLOOMBERG, GENERIC, KNOBS, REFINITIV, TOKEN, MarketDataSandbox
+from reconciler.sandbox.marketdata import CLIENT_ID as MARKETDATA_CLIENT_ID
+from reconciler.sandbox.marketdata import CLIENT_SECRET as MARKETDATA_CLIENT_SECRET
+from reconciler.sandbox.marketdata import TEST_TOKEN as MARKETDATA_TOKEN
 
 ENDPOINTS_FILE = "endpoints.json"
 LOCK_FILE = ".daemon.lock"
@@ -57,7 +64,6 @@ SEED_KMS_ALIASES = (("eu-west-1", "alias/trading-recordings"), ("us-east-1", "al
 
 NOT_BUILT: dict[str, dict[str, str]] = {
     "tradesense": {"status": "not-built", "reason": "arrives with capture verification (issue 7)"},
-    "marketdata": {"status": "not-built", "reason": "arrives with the runtime (issue 6)"},
 }
 
 log = logging.getLogger("reconciler.sandbox.daemon")
@@ -148,6 +154,19 @@ def _seed_kms(url: str) -> list[str]:
     return created
 
 
+def marketdata_entry(url: str) -> dict[str, Any]:
+    """The endpoints.json entry of the market-data server at `url`."""
+    return {
+        "url": url,
+        "dialects": {"generic-rest": url + GENERIC, "bloomberg": url + BLOOMBERG, "refinitiv": url + REFINITIV},
+        "token": MARKETDATA_TOKEN,
+        "clientId": MARKETDATA_CLIENT_ID,
+        "clientSecret": MARKETDATA_CLIENT_SECRET,
+        "tokenUrl": url + TOKEN,
+        "knobsUrl": url + KNOBS,
+    }
+
+
 def _read_owner(path: Path) -> int | None:
     try:
         pid = json.loads(path.read_text(encoding="utf-8")).get("pid")
@@ -220,6 +239,12 @@ def serve(options: ServeOptions) -> int:
         url = genesys.start()
         servers.append(genesys)
         log.info("genesys sandbox listening on %s", url)
+        marketdata = MarketDataSandbox(
+            client_token=MARKETDATA_TOKEN, client_id=MARKETDATA_CLIENT_ID, client_secret=MARKETDATA_CLIENT_SECRET
+        )
+        marketdata_url = marketdata.start()
+        servers.append(marketdata)
+        log.info("market-data sandbox listening on %s", marketdata_url)
         document: dict[str, Any] = {
             "pid": os.getpid(),
             "started": utc_now_iso(),
@@ -237,6 +262,7 @@ def serve(options: ServeOptions) -> int:
                     },
                 },
                 "s3": s3_entry,
+                "marketdata": marketdata_entry(marketdata_url),
                 **NOT_BUILT,
             },
         }
