@@ -198,6 +198,8 @@ def test_new_conversations_reach_only_the_channel_subscribed_to_their_queue(api:
 
     async def scenario() -> None:
         async with connect(on_gas["connectUri"]) as gas_ws, connect(on_fx["connectUri"]) as fx_ws:
+            await assert_quiet(gas_ws)  # registered server-side before anything is published
+            await assert_quiet(fx_ws)  # registered server-side before anything is published
             start = "2026-11-20T09:30:00.000Z"
             body = {"queue": "energy-desk-gas", "users": TRADERS, "startTime": start, "count": 2}
             made = api.post("/api/v2/sandbox/conversations", json=body)
@@ -259,6 +261,7 @@ def test_queue_change_sends_an_audit_event(sandbox: GenesysSandbox, api: httpx.C
 
     async def scenario() -> None:
         async with connect(watcher["connectUri"]) as ws:
+            await assert_quiet(ws)  # registered server-side before anything is published
             change(sandbox, api, other)  # not subscribed: no event
             actor = change(sandbox, api, watched)
             event = await recv(ws)
@@ -282,6 +285,7 @@ def test_a_slow_client_loses_events_beyond_queue_size_and_the_loss_is_counted() 
 
         async def scenario() -> None:
             async with connect(watcher["connectUri"]) as ws:
+                await assert_quiet(ws)  # the server has registered this socket before any event is published
                 body = {"queue": "energy-desk-gas", "users": TRADERS[:1], "count": 10}
                 made = api.post("/api/v2/sandbox/conversations", json=body).json()["conversations"]
                 received = [(await recv(ws))["eventBody"]["id"] for _ in range(3)]
@@ -302,6 +306,7 @@ def test_socket_closing_control_sends_the_message_then_closes_and_the_channel_su
 
     async def scenario() -> None:
         async with connect(created["connectUri"]) as ws:
+            await assert_quiet(ws)  # registered server-side before anything is published
             closed = api.post(CLOSE, json={"channelId": created["id"]})
             assert closed.json() == {"closed": [created["id"]], "drop": False}
             message = await recv(ws)
@@ -321,6 +326,8 @@ def test_drop_control_closes_abruptly_without_a_message(api: httpx.Client) -> No
 
     async def scenario() -> None:
         async with connect(created["connectUri"]) as ws, connect(bystander["connectUri"]) as other:
+            await assert_quiet(ws)  # registered server-side before anything is published
+            await assert_quiet(other)  # registered server-side before anything is published
             closed = api.post(CLOSE, json={"channelId": created["id"], "drop": True})
             assert closed.json() == {"closed": [created["id"]], "drop": True}
             with pytest.raises(ConnectionClosedError) as dropped:
@@ -336,6 +343,8 @@ def test_close_without_channel_id_closes_every_socket(api: httpx.Client) -> None
 
     async def scenario() -> None:
         async with connect(first["connectUri"]) as one, connect(second["connectUri"]) as two:
+            await assert_quiet(one)  # registered server-side before anything is published
+            await assert_quiet(two)  # registered server-side before anything is published
             assert sorted(api.post(CLOSE).json()["closed"]) == sorted([first["id"], second["id"]])
             for ws in (one, two):
                 assert (await recv(ws))["topicName"] == "v2.system.socket_closing"
