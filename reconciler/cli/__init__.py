@@ -26,6 +26,7 @@ from reconciler.cli import (
     estate_commands,
     evidence_commands,
     foundation,
+    runtime_commands,
     sandbox_commands,
 )
 from reconciler.cli.common import cli
@@ -39,6 +40,7 @@ __all__ = [
     "evidence_commands",
     "foundation",
     "main",
+    "runtime_commands",
     "sandbox_commands",
 ]
 

@@ -179,6 +179,11 @@ class EvidenceLog:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM evidence ORDER BY seq DESC LIMIT 1").fetchone()
         return None if row is None else _record(row)
 
+    def conversation_ids(self) -> set[str]:
+        """Every conversation the log has a record for (what a restart must not stamp again)."""
+        with self._lock:
+            return {str(row[0]) for row in self._db.execute("SELECT DISTINCT conversation_id FROM evidence")}
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM evidence").fetchone()[0])
