@@ -144,6 +144,7 @@ async def _live(service: RuntimeService, duration: Duration | None) -> list[Any]
         task.add_done_callback(finished)
 
     stop = asyncio.Event()
+
     def ready(channels: Any) -> None:
         logging.getLogger("reconciler.runtime").info("intake ready", extra={"detail": {"channels": list(channels)}})
 
