@@ -79,7 +79,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -90,7 +89,7 @@ from reconciler.sandbox.faults import Faults
 from reconciler.sandbox.notifications import CHANNELS, Notifications
 from reconciler.sandbox.recording_export import export_recordings, parse_request
 from reconciler.sandbox.store import COLLECTIONS, POLICIES, QUEUES, USERS, SandboxStore
-from reconciler.sandbox.transport import Response, Server, json_response
+from reconciler.sandbox.transport import LoopbackService, Response, json_response
 from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, not_found, require_object
 
 HEALTH = "/api/v2/sandbox/health"
@@ -117,7 +116,7 @@ class Route:
     control: bool  # a sandbox control endpoint: no faults, latency or counting
 
 
-class GenesysSandbox:
+class GenesysSandbox(LoopbackService):
     """An in-process fake Genesys Cloud org. Use as a context manager or call start()/stop().
 
     `notifications` is the channel/websocket component (notifications.py), started and stopped
@@ -149,54 +148,27 @@ class GenesysSandbox:
         self.auth = TokenIssuer(client_id, client_secret)
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
         self.notifications = notifications or Notifications()
         self._audit_seen = len(self.store.data["audit"])  # audit entries already published
         self._routes = self._build_routes()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    thread_name = "genesys-sandbox"
+
     def start(self) -> str:
-        """Bind 127.0.0.1 on an OS-picked port, serve in a daemon thread, return the base URL."""
-        if self._server is not None:
-            return self.base_url
-        self.notifications.start()
-        self._server = Server(("127.0.0.1", 0), self.handle)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="genesys-sandbox", daemon=True
-        )
-        self._thread.start()
-        return self.base_url
+        """Serve on 127.0.0.1 (see LoopbackService) with the notification channels."""
+        if self._server is None:
+            self.notifications.start()
+        return super().start()
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
+        """Stop serving, close the channels and write what only lives in memory."""
+        if self._server is None:
             return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
+        super().stop()
         self.notifications.stop()
         self.store.flush()
-
-    def __enter__(self) -> GenesysSandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("sandbox is not running; call start() first")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     # -- knobs and out-of-band access -----------------------------------------------------------
 

@@ -4,7 +4,10 @@ The server knows nothing of Genesys: `handle(method, target, headers, body) -> R
 the work (reconciler.sandbox.genesys_server.GenesysSandbox.handle). Kept-alive connections are
 tracked so stop() can close them and their handler threads end.
 
-Called by: reconciler.sandbox.genesys_server. Imports only the stdlib.
+`LoopbackService` is the lifecycle every sandbox HTTP service shares (start on an OS-picked
+port, stop, context manager, base URL).
+
+Called by: reconciler.sandbox.genesys_server and marketdata. Imports only the stdlib.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,60 @@ class Server(ThreadingHTTPServer):
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+
+
+class LoopbackService:
+    """A sandbox service served on 127.0.0.1 by a `Server` in a daemon thread: start (port
+    picked by the OS), stop (kept-alive connections closed), context manager, base URL.
+    Subclasses implement `handle` and may extend `start`/`stop` for their own parts."""
+
+    server_class: type[Server] = Server
+    thread_name = "sandbox"
+
+    _server: Server | None = None
+    _thread: threading.Thread | None = None
+
+    handle: Handle
+    """The service's request handler (a method of the subclass)."""
+
+    def start(self) -> str:
+        """Bind 127.0.0.1 on an OS-picked port, serve in a daemon thread, return the base URL."""
+        if self._server is not None:
+            return self.base_url
+        self._server = self.server_class(("127.0.0.1", 0), self.handle)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving and close kept-alive connections (idempotent)."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{self.thread_name} is not running; call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):
