@@ -29,8 +29,9 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from conftest import EXAMPLES, _recon_command
+from conftest import _recon_command
 from moto.server import ThreadedMotoServer
+from test_cli_genesys import PROJECT
 
 from reconciler.sandbox.genesys_server import GenesysSandbox
 from reconciler.state import LockInfo, S3Backend
@@ -40,30 +41,10 @@ KEY = "desks/energy/state.json"
 ADDRESSES = ["ArchiveBucket/trading-archive-eu", "Queue/energy-desk-gas", "RecordingPolicy/gas-voice"]
 """What the named target manages of the project: its genesys: org and its aws: account."""
 
-MANIFESTS = {
-    "retention.yaml": """apiVersion: recon/v1
-kind: RetentionPolicy
-metadata: {name: seven-years}
-spec: {retain: 7y, archiveAfter: 30d}
-""",
-    "recording.yaml": """apiVersion: recon/v1
-kind: RecordingPolicy
-metadata: {name: gas-voice}
-spec:
-  regimes: [mifid2]
-  record: {inbound: always, outbound: always, internal: always, ivrNavigation: true}
-  retention: seven-years
-  archive: trading-archive-eu
-  encryptionKey: alias/trading-recordings
-  metadataKeys: [market_snapshot, consent]
-""",
-    "archive.yaml": (EXAMPLES / "energy-desk-eu" / "archive.yaml").read_text(encoding="utf-8"),
-    "queues.yaml": """apiVersion: recon/v1
-kind: Queue
-metadata: {name: energy-desk-gas}
-spec: {regulated: true, recordingPolicy: gas-voice, region: eu-west-1, clientRegion: EU}
-""",
+MANIFESTS = {name: PROJECT[name] for name in ("retention.yaml", "recording.yaml", "archive.yaml")} | {
+    "queues.yaml": PROJECT["queues.yaml"].split("---")[0]
 }
+"""The Genesys tests' project without its hold and second queue: one queue, one policy, the archive."""
 
 Result = subprocess.CompletedProcess[str]
 
