@@ -9,7 +9,8 @@ Modules: common (group, shared options), foundation (validate, schema, rules, re
 kinds), engine_commands (plan, apply, show), estate_commands (drift, state, import,
 export, force-unlock), archive_commands (verify-archive: exit 2 on any gap),
 evidence_commands (evidence verify / show: the runtime's hash-chained log; exit 2 when
-tampered), progress (live display on a TTY, plain lines in CI).
+tampered), runtime_commands (runtime: stamp calls), search_commands (search: the
+auditor's query over stamped snapshots; exit 2 on a tampered document), progress (live display on a TTY, plain lines in CI).
 
 Called by: the `recon` console script and `python -m reconciler`.
 """
@@ -28,6 +29,7 @@ from reconciler.cli import (
     foundation,
     runtime_commands,
     sandbox_commands,
+    search_commands,
 )
 from reconciler.cli.common import cli
 from reconciler.errors import EXIT_ERROR
@@ -42,6 +44,7 @@ __all__ = [
     "main",
     "runtime_commands",
     "sandbox_commands",
+    "search_commands",
 ]
 
 

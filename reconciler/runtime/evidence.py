@@ -6,9 +6,14 @@ format and the chain are in reconciler.runtime.evidence_chain (re-exported here)
 heads are published to the Object-Locked archive bucket (reconciler.runtime.evidence_heads)
 so that deleting the log's tail or rewriting it wholesale is detected too.
 
-Store: one SQLite file (default `.recon/runtime.db` under the project), WAL mode, one table
+Store: one SQLite file (default `.recon/runtime.db` under the project), WAL mode, table
 `evidence(seq INTEGER PRIMARY KEY, conversation_id, recording_id, snapshot_sha256,
-audio_sha256 NULL, status, recorded_at, prev_hash, hash)`, `PRAGMA user_version = 1`.
+audio_sha256 NULL, status, recorded_at, prev_hash, hash)` and, for the auditor's search
+(reconciler.runtime.search), `documents(seq PRIMARY KEY, conversation_id, call_started,
+document)`: the exact canonical JSON whose SHA-256 the record holds, written in the same
+transaction (a document is checked against its record when read; it is not part of the
+chain, so the chain stays small). `PRAGMA user_version = 2` (a version-1 file simply gains
+the documents table).
 `EvidenceLog` holds one connection behind a lock; each append is one `BEGIN IMMEDIATE`
 transaction that reads the current head inside the transaction, so two processes appending
 to one file still produce one chain. `synchronous=NORMAL` (the default here) commits without
@@ -25,6 +30,7 @@ Called by: the runtime's snapshot injector (append), HeadPublisher, `recon evide
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import sqlite3
 import threading
@@ -70,7 +76,7 @@ __all__ = [
 ]
 
 DEFAULT_DB = Path(".recon") / "runtime.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _COLUMNS = "seq, conversation_id, recording_id, snapshot_sha256, audio_sha256, status, recorded_at, prev_hash, hash"
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS evidence (
@@ -84,6 +90,13 @@ CREATE TABLE IF NOT EXISTS evidence (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS documents (
+    seq INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    call_started TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_by_start ON documents (call_started);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -122,14 +135,22 @@ class EvidenceLog:
         audio_sha256: str | None = None,
         status: str = "attached",
         at: dt.datetime | None = None,
+        *,
+        document: bytes | None = None,
+        call_started: dt.datetime | None = None,
     ) -> EvidenceRecord:
-        """Append one record (chained to the current head) and return it as stored."""
+        """Append one record (chained to the current head) and return it as stored.
+
+        `document`: the canonical JSON whose SHA-256 is `snapshot_sha256` (ValueError when it
+        is not), kept for search with `call_started` (default: the record's time)."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
         for name, digest in (("snapshot_sha256", snapshot_sha256), ("audio_sha256", audio_sha256)):
             if digest is not None and not _HEX64.fullmatch(digest):
                 raise ValueError(f"{name} must be 64 lowercase hex characters, not {digest!r}")
         recorded_at = utc_text(at or dt.datetime.now(dt.UTC))
+        if document is not None and hashlib.sha256(document).hexdigest() != snapshot_sha256:
+            raise ValueError("document is not what snapshot_sha256 is the digest of")
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -160,6 +181,16 @@ class EvidenceLog:
                         digest,
                     ),
                 )
+                if document is not None:
+                    db.execute(
+                        "INSERT INTO documents (seq, conversation_id, call_started, document) VALUES (?, ?, ?, ?)",
+                        (
+                            seq,
+                            conversation_id,
+                            utc_text(call_started) if call_started else recorded_at,
+                            document.decode(),
+                        ),
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -183,6 +214,20 @@ class EvidenceLog:
         """Every conversation the log has a record for (what a restart must not stamp again)."""
         with self._lock:
             return {str(row[0]) for row in self._db.execute("SELECT DISTINCT conversation_id FROM evidence")}
+
+    def awaiting_audio(self) -> list[tuple[EvidenceRecord, str]]:
+        """Each call's stamping record (attached or data_fetch_failed, the last per
+        conversation) with no `audio_archived` record yet, and its call start (UTC text)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join('e.' + c.strip() for c in _COLUMNS.split(','))}, "
+                "coalesce(d.call_started, e.recorded_at) FROM evidence e LEFT JOIN documents d ON d.seq = e.seq "
+                "WHERE e.status != 'audio_archived' AND e.seq = (SELECT max(seq) FROM evidence x "
+                "WHERE x.conversation_id = e.conversation_id AND x.status != 'audio_archived') "
+                "AND NOT EXISTS (SELECT 1 FROM evidence a WHERE a.conversation_id = e.conversation_id "
+                "AND a.status = 'audio_archived') ORDER BY e.seq"
+            ).fetchall()
+        return [(_record(row[:-1]), str(row[-1])) for row in rows]
 
     def count(self) -> int:
         with self._lock:

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 GENESIS = "0" * 64
-STATUSES = ("attached", "data_fetch_failed")
+STATUSES = ("attached", "data_fetch_failed", "audio_archived")
+"""attached / data_fetch_failed: what was put on a call at its start; audio_archived: a later
+record binding the call's archived audio (its SHA-256) to the same snapshot digest."""
 
 BreakKind = Literal["edited", "deleted", "reordered", "head-mismatch"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ def test_a_snapshot_is_attached_and_evidenced(org: GenesysSandbox, tmp_path: Pat
         "source_provider": "generic-rest",
         "commodity": 2.45,
         "fx": 1.089,
+        "instruments": {"commodity": "Natural_Gas_Hub", "fx": "EUR/USD"},  # what each value prices
     }
     assert injection.status == "attached" and injection.attachment["market_snapshot"] == expected
     assert json.loads(attributes["market_snapshot"]) == expected and attributes["market_snapshot_status"] == "attached"
@@ -120,6 +122,11 @@ def test_a_snapshot_is_attached_and_evidenced(org: GenesysSandbox, tmp_path: Pat
         (record,) = list(log.records())
     assert record.snapshot_sha256 == snapshot_digest({"market_snapshot": expected, "status": "attached"})
     assert record.recording_id == injection.recording_id and record.status == "attached"
+    with sqlite3.connect(db) as raw:
+        (document,) = raw.execute("SELECT document FROM documents WHERE seq = 1").fetchone()
+    assert document == attributes["market_snapshot"].join(('{"market_snapshot":', ',"status":"attached"}')), (
+        "the searchable document is exactly what was digested"
+    )
 
 
 @pytest.mark.parametrize(

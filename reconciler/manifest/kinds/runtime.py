@@ -52,6 +52,10 @@ class Breaker(Model):
     """How long the breaker stays open before one probe is allowed."""
 
 
+RESERVED_SNAPSHOT_KEYS = ("timestamp_utc", "source_provider", "instruments")
+"""Keys every attached market_snapshot has: no instrument may be stored under them."""
+
+
 class Instrument(Model):
     symbol: str = Field(min_length=1, max_length=256)
     """The instrument as the feed names it (slashes and periods are kept: EUR/USD, RDSa.L)."""
@@ -92,6 +96,12 @@ class MarketDataFeedSpec(Spec):
     def _unique_snapshot_keys(self) -> MarketDataFeedSpec:
         seen: set[str] = set()
         for index, instrument in enumerate(self.instruments):
+            if instrument.as_ in RESERVED_SNAPSHOT_KEYS:
+                raise FieldError(
+                    ("instruments", index, "as"),
+                    f"'{instrument.as_}' is a key market_snapshot always has "
+                    f"({', '.join(RESERVED_SNAPSHOT_KEYS)}); store the instrument under another name",
+                )
             if instrument.as_ in seen:
                 raise FieldError(
                     ("instruments", index, "as"),

@@ -9,13 +9,17 @@ never waits on it):
 2. each snapshot goes through the guard (strict schema, PII dropped and counted, an alert per
    call that had PII); several feeds on one queue merge into one `market_snapshot` (their
    instrument keys are distinct per feed by the manifest's rule; `source_provider` joins the
-   providers with "+", `timestamp_utc` is the latest);
+   providers with "+", `timestamp_utc` is the latest) and `instruments` names the instrument
+   behind each value (`{"commodity": "Natural_Gas_Hub"}`: from the manifest, not the feed), so
+   the attached snapshot says what was priced as well as the price (the seeds' auditor
+   searches `market_snapshot.commodity=Natural_Gas_Hub`);
 3. when the recording exists (`Attacher.recording_id`, a few bounded tries), the result is
    attached to the call as participant data, which travels with the recording export:
    `market_snapshot` = canonical JSON of the snapshot, `market_snapshot_status` = "attached";
    on any failure `market_snapshot` = "null" and status "data_fetch_failed", and an alert;
 4. the evidence log gets one record: conversation, recording, SHA-256 of the canonical JSON
-   of `{"market_snapshot": ..., "status": ...}` (what was attached), status.
+   of `{"market_snapshot": ..., "status": ...}` (what was attached), status; that JSON itself
+   is kept beside the record for `recon search`.
 
 Genesys participant data is text, so the snapshot is attached as its canonical JSON string
 (`evidence_chain.canonical_json`): the digest in the evidence log is of exactly that text.
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.runtime.evidence import EvidenceLog
-from reconciler.runtime.evidence_chain import canonical_json, snapshot_digest
+from reconciler.runtime.evidence_chain import canonical_json
 from reconciler.runtime.snapshot.feedconfig import FeedSettings, Snapshot
 from reconciler.runtime.snapshot.fetcher import SnapshotFetcher
 from reconciler.runtime.snapshot.guard import guard
@@ -44,6 +50,8 @@ from reconciler.runtime.snapshot.guard import guard
 log = logging.getLogger(__name__)
 
 ATTACHED, FAILED = "attached", "data_fetch_failed"
+INSTRUMENTS_KEY = "instruments"
+"""The snapshot key naming the instrument behind each value: {as: symbol}, from the manifest."""
 RECORDING_TRIES = 5
 """How many times the recording is looked for before the call is recorded as failed."""
 
@@ -149,8 +157,18 @@ class SnapshotInjector:
             reason, status = f"attach failed: {error}", FAILED
             attachment = {"market_snapshot": None, "status": FAILED}
         if self.evidence is not None:
+            document = canonical_json(attachment)
             await asyncio.to_thread(
-                self.evidence.append, call.conversation_id, recording or "", snapshot_digest(attachment), None, status
+                functools.partial(
+                    self.evidence.append,
+                    call.conversation_id,
+                    recording or "",
+                    hashlib.sha256(document).hexdigest(),
+                    None,
+                    status,
+                    document=document,
+                    call_started=call.started,
+                )
             )
         if status == FAILED:
             self.counters.failed += 1
@@ -162,6 +180,7 @@ class SnapshotInjector:
     async def _snapshot(self, call: CallStart, feeds: Sequence[Feed]) -> tuple[Snapshot | None, str]:
         results = await asyncio.gather(*(feed.fetcher.fetch() for feed in feeds))
         merged: dict[str, Any] = {}
+        instruments: dict[str, str] = {}
         providers: list[str] = []
         stamps: list[str] = []
         for feed, result in zip(feeds, results, strict=True):
@@ -184,7 +203,13 @@ class SnapshotInjector:
             providers.append(str(clean.pop("source_provider")))
             stamps.append(str(clean.pop("timestamp_utc")))
             merged.update(clean)
-        return {"timestamp_utc": max(stamps), "source_provider": "+".join(providers), **merged}, ""
+            instruments.update({i.as_: i.symbol for i in feed.settings.instruments})
+        return {
+            "timestamp_utc": max(stamps),
+            "source_provider": "+".join(providers),
+            **merged,
+            INSTRUMENTS_KEY: instruments,
+        }, ""
 
     async def _recording(self, conversation_id: str) -> str | None:
         delay = self.recording_wait_s / RECORDING_TRIES

@@ -1,0 +1,164 @@
+"""`recon search`: the auditor's question over the market data attached to calls.
+
+    recon search TERM... [--from DAY] [--to DAY] [--db PATH] [--project-dir DIR]
+                 [--format table|json|csv] [-o FILE]
+
+e.g. `recon search 'market_snapshot.commodity=Natural_Gas_Hub' --from 2026-07-01 --to
+2026-09-30`: the calls that started in the period (UTC days, inclusive) whose attached
+snapshot satisfies every term (grammar in reconciler.runtime.search). Every document read is
+checked against its hash-chained evidence record; one that no longer matches is listed as
+`tampered` whatever the terms, and the exit code is 2. Exit 0 otherwise (also when nothing
+matched), 1 on an error. Read-only.
+
+Called by: reconciler.cli (registered on the group at import).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.common import cli, fail
+from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
+from reconciler.runtime.evidence import DEFAULT_DB
+from reconciler.runtime.search import INSTRUMENTS, Hit, SearchResult, Term, parse_terms, search
+
+FIXED = ("timestamp_utc", "source_provider", INSTRUMENTS)
+
+
+def slots(hits: list[Hit]) -> list[str]:
+    """The instrument keys any hit's snapshot has, in first-seen order."""
+    seen: dict[str, None] = {}
+    for hit in hits:
+        snapshot = hit.to_json()["marketSnapshot"]
+        if isinstance(snapshot, dict):
+            seen.update({key: None for key in snapshot if key not in FIXED})
+    return list(seen)
+
+
+def _value(snapshot: Any, key: str) -> str:
+    if not isinstance(snapshot, dict) or key not in snapshot:
+        return ""
+    instrument = (snapshot.get(INSTRUMENTS) or {}).get(key)
+    return f"{snapshot[key]} ({instrument})" if instrument else str(snapshot[key])
+
+
+def render_table(result: SearchResult, keys: list[str], terms: list[Term]) -> str:
+    header = ("CALL STARTED", "CONVERSATION", "STATUS", "SNAPSHOT AT", "PROVIDER", *keys, "INTEGRITY")
+    rows = []
+    for hit in result.hits:
+        snapshot = hit.to_json()["marketSnapshot"]
+        rows.append(
+            (
+                hit.call_started,
+                hit.conversation_id,
+                hit.status,
+                str((snapshot or {}).get("timestamp_utc", "")),
+                str((snapshot or {}).get("source_provider", "")),
+                *(_value(snapshot, key) for key in keys),
+                hit.integrity,
+            )
+        )
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    query = " AND ".join(term.text for term in terms)
+    summary = f"{len(result.hits) - result.tampered} call(s) match {query} ({result.scanned} stamped call(s) read)"
+    if result.tampered:
+        summary += f"; {result.tampered} document(s) TAMPERED: run `recon evidence verify`"
+    return "\n".join([*lines, summary]) + "\n"
+
+
+def render_csv(result: SearchResult, keys: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "call_started",
+            "conversation_id",
+            "recording_id",
+            "status",
+            "timestamp_utc",
+            "source_provider",
+            *(column for key in keys for column in (f"{key}", f"{key}.instrument")),
+            "audio_sha256",
+            "integrity",
+        ]
+    )
+    for hit in result.hits:
+        snapshot = hit.to_json()["marketSnapshot"] or {}
+        instruments = snapshot.get(INSTRUMENTS) or {}
+        writer.writerow(
+            [
+                hit.call_started,
+                hit.conversation_id,
+                hit.recording_id,
+                hit.status,
+                snapshot.get("timestamp_utc", ""),
+                snapshot.get("source_provider", ""),
+                *(cell for key in keys for cell in (snapshot.get(key, ""), instruments.get(key, ""))),
+                hit.audio_sha256 or "",
+                hit.integrity,
+            ]
+        )
+    return out.getvalue()
+
+
+@cli.command("search")
+@click.argument("terms", nargs=-1, required=True)
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC) of call starts.")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC), inclusive.")
+@click.option("--db", type=click.Path(dir_okay=False), help=f"The evidence store (default {DEFAULT_DB}).")
+@click.option("--project-dir", type=click.Path(file_okay=False), default=".", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the result to FILE.")
+def search_command(
+    terms: tuple[str, ...],
+    first: dt.datetime | None,
+    last: dt.datetime | None,
+    db: str | None,
+    project_dir: str,
+    output_format: str,
+    output: str | None,
+) -> None:
+    """Find stamped calls by their market snapshot, e.g. 'market_snapshot.commodity=Natural_Gas_Hub'."""
+    path = Path(db) if db else Path(project_dir) / DEFAULT_DB
+    try:
+        parsed = parse_terms(terms)
+        if first and last and first > last:
+            raise UsageError(f"--from {first:%Y-%m-%d} is after --to {last:%Y-%m-%d}", next_step="swap them")
+        result = search(path, parsed, first.date() if first else None, last.date() if last else None)
+    except ReconError as error:
+        fail(error)
+        return
+    keys = slots(result.hits)
+    if output_format == "json":
+        text = json.dumps(
+            {
+                "query": [t.text for t in parsed],
+                "from": first.date().isoformat() if first else None,
+                "to": last.date().isoformat() if last else None,
+                "scanned": result.scanned,
+                "tampered": result.tampered,
+                "calls": [hit.to_json() for hit in result.hits],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+        text += "\n"
+    elif output_format == "csv":
+        text = render_csv(result, keys)
+    else:
+        text = render_table(result, keys, parsed)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"{len(result.hits)} call(s) written to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_CHANGES if result.tampered else EXIT_OK)
