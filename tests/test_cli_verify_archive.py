@@ -160,3 +160,49 @@ def test_unknown_bucket_name_is_an_error(applied: Path, run: Run) -> None:
     result = run("verify-archive", "--bucket", "nope", *PERIOD)
     assert result.returncode == 1
     assert "no ArchiveBucket named 'nope'" in result.stderr and "trading-archive-eu" in result.stderr
+
+
+def test_stamped_calls_are_bound_to_their_archived_audio(applied: Path, run: Run) -> None:
+    from test_cli_genesys import Org  # noqa: PLC0415
+
+    today = dt.datetime.now(dt.UTC)
+    start = (today - dt.timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+    made = Org(applied).post(
+        "/api/v2/sandbox/conversations",
+        {"queue": "energy-desk-gas", "users": ["lena.berg@acme.example"], "startTime": start, "count": 3},
+    )["conversations"]
+    stamped = run("runtime", "--once", "--since", "10m")
+    assert stamped.returncode == 0, stamped.stdout + stamped.stderr
+
+    before = run("evidence", "bind-audio")
+    assert before.returncode == 0, before.stdout + before.stderr
+    assert "0 call(s) bound" in before.stdout and "3 awaiting export" in before.stdout, "nothing archived yet"
+
+    ok_export = run("sandbox", "export", "--bucket", BUCKET, "--from", today.date().isoformat())
+    assert ok_export.returncode == 0, ok_export.stdout + ok_export.stderr
+    client = s3(applied)
+    victim_audio = next(
+        o["Key"]
+        for o in client.list_objects_v2(Bucket=BUCKET, Prefix="")["Contents"]
+        if f"conversation_id={made[2]}/" in o["Key"] and not o["Key"].endswith("_metadata.json")
+    )
+    overwrite_audio(client, victim_audio, "")
+
+    bound = run("evidence", "bind-audio")
+    assert bound.returncode == 2, bound.stdout + bound.stderr
+    assert "2 call(s) bound" in bound.stdout and "1 with audio not matching its metadata" in bound.stdout
+    assert made[2] in bound.stdout, "the call whose audio was replaced is named"
+    again = run("evidence", "bind-audio")
+    assert "0 call(s) bound" in again.stdout, "binding is idempotent"
+    assert run("evidence", "verify").returncode == 0
+
+    records = json.loads(run("evidence", "show", "--last", "50", "--format", "json").stdout)
+    audio_records = {r["conversation_id"]: r for r in records if r["status"] == "audio_archived"}
+    assert set(audio_records) == set(made[:2])
+    stamping = {r["conversation_id"]: r for r in records if r["status"] == "attached"}
+    for conversation, record in audio_records.items():
+        assert record["snapshot_sha256"] == stamping[conversation]["snapshot_sha256"], "audio and prices in one record"
+        assert len(record["audio_sha256"]) == 64
+    found = json.loads(run("search", "market_snapshot.commodity=Natural_Gas_Hub", "--format", "json").stdout)
+    with_audio = {c["conversationId"]: c["audioSha256"] for c in found["calls"] if c["conversationId"] in made}
+    assert with_audio[made[0]] == audio_records[made[0]]["audio_sha256"] and with_audio[made[2]] is None

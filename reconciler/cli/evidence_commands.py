@@ -3,6 +3,7 @@
     recon evidence verify [--db PATH] [--project-dir DIR] [--format text|json]
                           [--heads [--bucket NAME] [--heads-prefix P]] [--heads-dir DIR]
     recon evidence show   [--db PATH] [--project-dir DIR] [--last N] [--format text|json]
+    recon evidence bind-audio [--db PATH] [--project-dir DIR] [--bucket NAME]
 
 The log defaults to `.recon/runtime.db` under --project-dir. `verify` walks the chain and
 names the first broken seq and the kind of break (edited, deleted, reordered,
@@ -10,7 +11,9 @@ head-mismatch); exit 0 intact, 2 tampered, 1 error (no log, unreadable, S3 unrea
 `--heads` also reads the chain heads the runtime published to the archive bucket (the
 manifests' only ArchiveBucket, or `--bucket` metadata.name; the sandbox's S3 or the named
 target's aws: account) so a deleted tail or a wholesale rewrite is caught; `--heads-dir`
-reads heads saved as files instead. Both commands only read.
+reads heads saved as files instead. Both commands only read. `bind-audio` appends an
+`audio_archived` record per stamped call whose audio the export has archived
+(reconciler.runtime.audio_binding).
 
 Called by: reconciler.cli (registered on the group at import).
 """
@@ -20,16 +23,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.archive_commands import pick_archive
+from reconciler.cli.archive_commands import Archive, pick_archive
 from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.runtime.evidence import (
     DEFAULT_DB,
     DEFAULT_PREFIX,
     ChainHead,
+    EvidenceLog,
     EvidenceRecord,
     VerifyReport,
     read_heads,
@@ -37,6 +42,11 @@ from reconciler.runtime.evidence import (
     read_records,
     verify,
 )
+
+if TYPE_CHECKING:
+    from reconciler.engine.workspace import Workspace
+    from reconciler.providers.aws.client import AwsConfig
+    from reconciler.runtime.audio_binding import BindReport
 
 _db_option = click.option(
     "--db",
@@ -63,28 +73,38 @@ def db_path(db: str | None, project_dir: str) -> Path:
     return Path(db) if db else Path(project_dir) / DEFAULT_DB
 
 
-def published_heads(
-    project_dir: str, bucket_name: str | None, prefix: str, assignments: tuple[str, ...], files: tuple[str, ...]
-) -> tuple[list[ChainHead], str]:
-    """The heads published to the project's archive bucket, and where they were read."""
+def archive_access(
+    project_dir: str, bucket_name: str | None, assignments: tuple[str, ...], files: tuple[str, ...], why: str
+) -> tuple[Workspace, Archive, AwsConfig]:
+    """The project's archive bucket and the AWS settings to reach it (the sandbox's S3 or the
+    named target's aws: account); `why` completes the error when the target has none."""
     from reconciler.cli.targets import named_aws_config, sandbox_aws_config, sandbox_dir  # noqa: PLC0415
     from reconciler.engine.workspace import open_workspace  # noqa: PLC0415
     from reconciler.manifest.project import SANDBOX  # noqa: PLC0415
-    from reconciler.providers.aws.client import AwsClient  # noqa: PLC0415 (boto3 is slow to import)
     from reconciler.sandbox.process import ensure_running  # noqa: PLC0415
 
     ws = open_workspace([project_dir], variables(assignments, files), today=now_utc().date())
     archive = pick_archive(ws, bucket_name)
     if ws.project.target == SANDBOX:
-        config = sandbox_aws_config(ensure_running(sandbox_dir(ws.root)).services, archive.region)
-    else:
-        target = ws.project.targets.get(ws.project.target)
-        if target is None or target.aws is None:
-            raise UsageError(
-                f"target '{ws.project.target}' has no aws: section, so the published chain heads cannot be read",
-                next_step="add aws: to the target in recon.yaml, or pass --heads-dir DIR with saved heads",
-            )
-        config = named_aws_config(target.aws, archive.region)
+        return ws, archive, sandbox_aws_config(ensure_running(sandbox_dir(ws.root)).services, archive.region)
+    target = ws.project.targets.get(ws.project.target)
+    if target is None or target.aws is None:
+        raise UsageError(
+            f"target '{ws.project.target}' has no aws: section, so {why}",
+            next_step="add aws: to the target in recon.yaml",
+        )
+    return ws, archive, named_aws_config(target.aws, archive.region)
+
+
+def published_heads(
+    project_dir: str, bucket_name: str | None, prefix: str, assignments: tuple[str, ...], files: tuple[str, ...]
+) -> tuple[list[ChainHead], str]:
+    """The heads published to the project's archive bucket, and where they were read."""
+    from reconciler.providers.aws.client import AwsClient  # noqa: PLC0415 (boto3 is slow to import)
+
+    _, archive, config = archive_access(
+        project_dir, bucket_name, assignments, files, "the published chain heads cannot be read (or pass --heads-dir)"
+    )
     aws = AwsClient(config)
     try:
         heads = read_heads(aws.s3(archive.region), archive.bucket, prefix)
@@ -196,3 +216,60 @@ def show_command(db: str | None, project_dir: str, last: int, output_format: str
         click.echo(f"evidence log {path}: no records")
     else:
         click.echo(render_table(records), nl=False)
+
+
+async def _bind(ws: Workspace, archive: Archive, config: AwsConfig, path: Path) -> BindReport:
+    from reconciler.cli.targets import genesys_client  # noqa: PLC0415
+    from reconciler.providers.aws.client import AwsClient  # noqa: PLC0415 (boto3 is slow to import)
+    from reconciler.providers.genesys.recordings import organization_id  # noqa: PLC0415
+    from reconciler.runtime.audio_binding import bind_audio  # noqa: PLC0415
+
+    genesys, _ = genesys_client(ws.project, ws.root)
+    aws = AwsClient(config)
+    try:
+        org_id = await organization_id(genesys)
+        with EvidenceLog(path) as log:
+            return await bind_audio(log, aws, archive.bucket, archive.region, org_id)
+    finally:
+        await aws.aclose()
+        await genesys.aclose()
+
+
+@evidence.command("bind-audio")
+@_db_option
+@_project_option
+@click.option(
+    "--bucket", "bucket_name", metavar="NAME", help="The ArchiveBucket's metadata.name (default: the only one)."
+)
+@with_vars
+def bind_audio_command(
+    db: str | None,
+    project_dir: str,
+    bucket_name: str | None,
+    var_assignments: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
+    """Append the archived audio's SHA-256 to each stamped call's evidence.
+
+    One `audio_archived` record per call whose audio the export put in the archive, binding
+    the audio to the snapshot attached at call start. Calls not archived yet stay awaiting;
+    audio that does not hash to its metadata is reported and not bound (exit 2). Idempotent.
+    """
+    path = db_path(db, project_dir)
+    try:
+        if not path.is_file():
+            raise UsageError(f"no evidence log at {path}", next_step="run `recon runtime` first, or pass --db PATH")
+        ws, archive, config = archive_access(
+            project_dir, bucket_name, var_assignments, var_files, "the archived audio cannot be read"
+        )
+        report = run_async(_bind(ws, archive, config, path))
+    except ReconError as error:
+        fail(error)
+        return
+    click.echo(
+        f"{len(report.bound)} call(s) bound to their archived audio in {path}; "
+        f"{len(report.awaiting)} awaiting export; {len(report.mismatched)} with audio not matching its metadata"
+    )
+    for conversation, why in report.mismatched:
+        click.echo(f"  ! {conversation}: {why}")
+    sys.exit(EXIT_CHANGES if report.mismatched else EXIT_OK)
