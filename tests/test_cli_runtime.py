@@ -47,6 +47,7 @@ def test_recent_calls_are_stamped_once_and_evidenced(recon: Recon, desk: Path) -
     first = recon("runtime", "--once", "--since", "10m", cwd=desk)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "attached, 0 data_fetch_failed" in first.stdout
+    assert '"alert": "heads_not_published"' in first.stderr, "no archive bucket yet (not applied): alerted, not fatal"
     for conversation in made:
         stamped = attributes(org, conversation)
         assert stamped["market_snapshot_status"] == "attached"

@@ -173,6 +173,7 @@ def test_stamped_calls_are_bound_to_their_archived_audio(applied: Path, run: Run
     )["conversations"]
     stamped = run("runtime", "--once", "--since", "10m")
     assert stamped.returncode == 0, stamped.stdout + stamped.stderr
+    assert "published to the archive bucket" in stamped.stdout and "heads_not_published" not in stamped.stderr
 
     before = run("evidence", "bind-audio")
     assert before.returncode == 0, before.stdout + before.stderr
@@ -194,7 +195,8 @@ def test_stamped_calls_are_bound_to_their_archived_audio(applied: Path, run: Run
     assert made[2] in bound.stdout, "the call whose audio was replaced is named"
     again = run("evidence", "bind-audio")
     assert "0 call(s) bound" in again.stdout, "binding is idempotent"
-    assert run("evidence", "verify").returncode == 0
+    heads = run("evidence", "verify", "--heads")
+    assert heads.returncode == 0 and "published heads checked" in heads.stdout, heads.stdout + heads.stderr
 
     records = json.loads(run("evidence", "show", "--last", "50", "--format", "json").stdout)
     audio_records = {r["conversation_id"]: r for r in records if r["status"] == "audio_archived"}

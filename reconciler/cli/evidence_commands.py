@@ -76,24 +76,30 @@ def db_path(db: str | None, project_dir: str) -> Path:
 def archive_access(
     project_dir: str, bucket_name: str | None, assignments: tuple[str, ...], files: tuple[str, ...], why: str
 ) -> tuple[Workspace, Archive, AwsConfig]:
-    """The project's archive bucket and the AWS settings to reach it (the sandbox's S3 or the
-    named target's aws: account); `why` completes the error when the target has none."""
-    from reconciler.cli.targets import named_aws_config, sandbox_aws_config, sandbox_dir  # noqa: PLC0415
+    """The project's archive bucket and the AWS settings to reach it; see `archive_config`."""
     from reconciler.engine.workspace import open_workspace  # noqa: PLC0415
-    from reconciler.manifest.project import SANDBOX  # noqa: PLC0415
-    from reconciler.sandbox.process import ensure_running  # noqa: PLC0415
 
     ws = open_workspace([project_dir], variables(assignments, files), today=now_utc().date())
     archive = pick_archive(ws, bucket_name)
+    return ws, archive, archive_config(ws, archive, why)
+
+
+def archive_config(ws: Workspace, archive: Archive, why: str) -> AwsConfig:
+    """The AWS settings that reach `archive`: the sandbox's S3 or the named target's aws:
+    account; `why` completes the error when the target has none."""
+    from reconciler.cli.targets import named_aws_config, sandbox_aws_config, sandbox_dir  # noqa: PLC0415
+    from reconciler.manifest.project import SANDBOX  # noqa: PLC0415
+    from reconciler.sandbox.process import ensure_running  # noqa: PLC0415
+
     if ws.project.target == SANDBOX:
-        return ws, archive, sandbox_aws_config(ensure_running(sandbox_dir(ws.root)).services, archive.region)
+        return sandbox_aws_config(ensure_running(sandbox_dir(ws.root)).services, archive.region)
     target = ws.project.targets.get(ws.project.target)
     if target is None or target.aws is None:
         raise UsageError(
             f"target '{ws.project.target}' has no aws: section, so {why}",
             next_step="add aws: to the target in recon.yaml",
         )
-    return ws, archive, named_aws_config(target.aws, archive.region)
+    return named_aws_config(target.aws, archive.region)
 
 
 def published_heads(

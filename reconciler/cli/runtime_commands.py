@@ -1,6 +1,7 @@
 """`recon runtime`: stamp calls with the market data in force when they started.
 
     recon runtime [PATHS] [--once [--since 10m]] [--duration 30s] [--metrics-port N] [--db PATH]
+                  [--heads/--no-heads] [--heads-bucket NAME]
 
 Reads the MarketDataFeed manifests and runs the runtime service (reconciler.runtime.service)
 against the target's Genesys org: `--once` stamps the calls on covered queues that started
@@ -8,6 +9,11 @@ in the last `--since` and have no evidence record yet, prints a summary and exit
 it the service runs live (event intake with reconnects and gap reconciliation) until
 `--duration` has passed or it is interrupted. Logs are JSON lines on stderr; metrics are
 served for Prometheus on 127.0.0.1 when `--metrics-port` is given (0: any free port).
+
+The evidence chain's head is published to the archive bucket (the manifests' only
+ArchiveBucket, or --heads-bucket) every 1,000 records or 60 seconds and at exit, so a
+deleted tail or a rewritten log is caught by `recon evidence verify --heads`; when the bucket
+cannot be written the runtime alerts (`heads_not_published`) and goes on stamping.
 
 On the sandbox target every feed is pointed at the sandbox's market-data server in its own
 dialect, with the sandbox's test credentials and no mTLS (the manifests' URLs name the bank's
@@ -27,11 +33,13 @@ import json
 import logging
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from reconciler.cli.archive_commands import pick_archive
 from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars
 from reconciler.cli.progress import note
 from reconciler.cli.targets import genesys_client, resolve_reference, sandbox_dir
@@ -40,13 +48,14 @@ from reconciler.engine.workspace import Workspace, open_workspace
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.manifest.kinds.runtime import MarketDataFeedSpec
 from reconciler.manifest.project import SANDBOX
-from reconciler.runtime.evidence import EvidenceLog
+from reconciler.runtime.evidence import ChainHead, EvidenceLog, HeadPublisher
 from reconciler.runtime.service import FeedPlan, RuntimeService, loop_stall_monitor
 from reconciler.runtime.snapshot.feedconfig import FeedSettings
 from reconciler.sandbox.process import ensure_running
 
 DEFAULT_DB = Path(".recon") / "runtime.db"
 LOG_FIELDS = ("conversationId", "status", "lag_s", "alert", "detail")
+log = logging.getLogger("reconciler.runtime")
 
 
 class JsonLines(logging.Formatter):
@@ -93,12 +102,41 @@ def feed_plans(ws: Workspace) -> list[FeedPlan]:
     return plans
 
 
-async def _run(
-    ws: Workspace, db: Path, once: bool, since: Duration, duration: Duration | None, metrics_port: int | None
-) -> tuple[int, int]:
+@dataclass(frozen=True, slots=True)
+class Options:
+    once: bool
+    since: Duration
+    duration: Duration | None
+    metrics_port: int | None
+    heads: bool
+    heads_bucket: str | None
+
+
+def head_publisher(ws: Workspace, evidence: EvidenceLog, options: Options) -> tuple[HeadPublisher | None, Any]:
+    """The chain-head publisher for the project's archive bucket, with its AwsClient (to
+    close); (None, None) with --no-heads or when the manifests declare no ArchiveBucket."""
+    if not options.heads or (options.heads_bucket is None and not ws.estate.of_kind("ArchiveBucket")):
+        log.info("chain heads are not published: no ArchiveBucket is declared (or --no-heads)")
+        return None, None
+    from reconciler.cli.evidence_commands import archive_config  # noqa: PLC0415
+    from reconciler.providers.aws.client import AwsClient  # noqa: PLC0415 (boto3 is slow to import)
+
+    archive = pick_archive(ws, options.heads_bucket)
+    aws = AwsClient(archive_config(ws, archive, "the chain heads cannot be published (or pass --no-heads)"))
+
+    def failed(error: ReconError) -> None:
+        detail = {"bucket": archive.bucket, "error": error.message}
+        log.warning("alert heads_not_published", extra={"alert": "heads_not_published", "detail": detail})
+
+    publisher = HeadPublisher(evidence, aws.s3(archive.region), archive.bucket, on_error=failed)
+    return publisher, aws
+
+
+async def _run(ws: Workspace, db: Path, options: Options) -> tuple[int, int, ChainHead | None]:
     plans = feed_plans(ws)
     client, _ = genesys_client(ws.project, ws.root)
     evidence = EvidenceLog(db)
+    publisher, aws = head_publisher(ws, evidence, options)
     alerts: list[str] = []
     service = RuntimeService(
         client,
@@ -107,24 +145,32 @@ async def _run(
         lambda ref: resolve_reference(ref, ws.root, "credentials"),
         lambda k, d: alerts.append(k),
     )
+    stop_heads = asyncio.Event()
     try:
         async with service:
-            if metrics_port is not None:
-                note(f"metrics on {service.metrics.serve(metrics_port)}")
+            if options.metrics_port is not None:
+                note(f"metrics on {service.metrics.serve(options.metrics_port)}")
             stall = loop_stall_monitor(service.metrics)()
+            heads = asyncio.create_task(publisher.run(stop_heads)) if publisher else None
             try:
-                if once:
-                    done = await service.stamp_recent(now_utc() - dt.timedelta(milliseconds=since.milliseconds))
+                if options.once:
+                    since = now_utc() - dt.timedelta(milliseconds=options.since.milliseconds)
+                    done = await service.stamp_recent(since)
                 else:
-                    done = await _live(service, duration)
+                    done = await _live(service, options.duration)
             finally:
                 stall.cancel()
+                stop_heads.set()
+                if heads is not None:
+                    await heads
             failed = sum(1 for injection in done if injection.status != "attached")
-            return len(done), failed
+            return len(done), failed, publisher.published[-1] if publisher and publisher.published else None
     finally:
         service.metrics.stop()
         evidence.close()
         await client.aclose()
+        if aws is not None:
+            await aws.aclose()
 
 
 async def _live(service: RuntimeService, duration: Duration | None) -> list[Any]:
@@ -171,6 +217,15 @@ async def _live(service: RuntimeService, duration: Duration | None) -> list[Any]
 @click.option(
     "--db", type=click.Path(dir_okay=False), default=None, help="The evidence log (default .recon/runtime.db)."
 )
+@click.option(
+    "--heads/--no-heads",
+    default=True,
+    show_default=True,
+    help="Publish the evidence chain's head to the archive bucket (every 1,000 records or 60 s, and at exit).",
+)
+@click.option(
+    "--heads-bucket", metavar="NAME", help="The ArchiveBucket (metadata.name) for heads; default: the only one."
+)
 @with_vars
 def runtime(
     paths: tuple[str, ...],
@@ -179,6 +234,8 @@ def runtime(
     duration: str | None,
     metrics_port: int | None,
     db: str | None,
+    heads: bool,
+    heads_bucket: str | None,
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
 ) -> None:
@@ -195,11 +252,14 @@ def runtime(
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
         path = Path(db) if db else ws.root / DEFAULT_DB
         path.parent.mkdir(parents=True, exist_ok=True)
-        stamped, failed = run_async(_run(ws, path, once, since_d, duration_d, metrics_port))
+        options = Options(once, since_d, duration_d, metrics_port, heads, heads_bucket)
+        stamped, failed, head = run_async(_run(ws, path, options))
     except ReconError as error:
         fail(error)
         return
     click.echo(
         f"{stamped} call(s) stamped: {stamped - failed} attached, {failed} data_fetch_failed; evidence in {path}"
     )
+    if head is not None:
+        click.echo(f"chain head seq {head.seq} ({head.hash[:16]}…) published to the archive bucket")
     sys.exit(EXIT_CHANGES if failed else EXIT_OK)

@@ -21,6 +21,7 @@ Called by: the runtime service and `recon evidence verify --heads`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -139,12 +140,14 @@ class HeadPublisher:
         every_seconds: float = 60.0,
         poll_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[ReconError], None] | None = None,
     ) -> None:
         if every_records < 1 or every_seconds <= 0:
             raise ValueError("every_records must be ≥ 1 and every_seconds > 0")
         self.log, self.s3_client, self.bucket, self.prefix = log, s3_client, bucket, prefix
         self.every_records, self.every_seconds, self.poll_seconds = every_records, every_seconds, poll_seconds
         self.clock = clock
+        self.on_error = on_error
         self.published_seq = 0
         self.published: list[ChainHead] = []
         self._last_time = clock()
@@ -172,13 +175,26 @@ class HeadPublisher:
         """Publish when due (see `due`); the head published, or None."""
         return self.publish() if self.due() else None
 
+    def publish_safely(self, *, only_when_due: bool = False) -> ChainHead | None:
+        """`publish` (or `maybe_publish`), handing a ReconError (bucket missing, S3 down) to
+        `on_error` instead of raising when one is set: stamping calls must not stop because
+        the archive is unreachable; the next attempt publishes the then-current head."""
+        try:
+            return self.maybe_publish() if only_when_due else self.publish()
+        except ReconError as error:
+            if self.on_error is None:
+                raise
+            self._last_time = self.clock()  # retry after every_seconds, not on every poll
+            self.on_error(error)
+            return None
+
     async def run(self, stop_event: asyncio.Event) -> None:
         """Until `stop_event` is set: check every `poll_seconds` and publish when due (in a
         thread: boto3 blocks). On stop, publish whatever is new."""
         while not stop_event.is_set():
-            await asyncio.to_thread(self.maybe_publish)
+            await asyncio.to_thread(functools.partial(self.publish_safely, only_when_due=True))
             try:
                 await asyncio.wait_for(stop_event.wait(), timeout=self.poll_seconds)
             except TimeoutError:
                 continue
-        await asyncio.to_thread(self.publish)
+        await asyncio.to_thread(self.publish_safely)
