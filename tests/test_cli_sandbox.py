@@ -141,7 +141,9 @@ def test_up_status_idempotent_up_down(console: Sandbox, project: Path) -> None:
         "sandbox",
     )
     assert queue_names(genesys)  # the seeded floor answers with the listed credentials
-    assert services["tradesense"]["status"] == "not-built"
+    tradesense = services["tradesense"]
+    assert tradesense["url"].startswith("http://127.0.0.1:") and tradesense["wsBase"].startswith("ws://127.0.0.1:")
+    assert httpx.get(tradesense["serversUrl"]).json() is not None, "the TradeSense control API answers"
     assert services["marketdata"]["url"].startswith("http://127.0.0.1:")
     if "url" in services["s3"]:
         check_s3(services["s3"])

@@ -10,6 +10,10 @@ starts, on loopback:
 - the market-data server (MarketDataSandbox) the runtime fetches call-start price snapshots
   from, in the generic-rest, bloomberg and refinitiv dialects, with its fault knobs at
   `/sandbox/knobs` (all off at start);
+- the TradeSense sandbox (TradeSenseSandbox): WBA websocket servers the collectors poll for
+  CDRs, created over its control API (`services.tradesense.serversUrl`); none at start, and
+  none survive a restart (in memory). The Genesys server's floor simulator
+  (`POST /api/v2/sandbox/floor`) writes CDRs to it;
 - an S3 emulator (moto's ThreadedMotoServer, which also answers KMS) when moto is
   installed; its buckets live in memory and are gone when the daemon stops. It starts with
   the customer KMS keys the example desks' archives name (SEED_KMS_ALIASES), as a bank's
@@ -18,8 +22,7 @@ starts, on loopback:
 then writes DIR/endpoints.json (atomically) saying where each service listens and with which
 test credentials, and serves until SIGTERM or SIGINT. On the way out it stops the servers
 and removes endpoints.json (only if the file is still its own). Log lines go to
-DIR/sandbox.log. Services that later issues add (TradeSense WBA) are listed as "not-built" so
-that clients can tell "absent by design" from "failed to start".
+DIR/sandbox.log.
 
 Called by: reconciler.sandbox.__main__ (and so by reconciler.sandbox.process.up, which spawns
 it detached). Imports only the stdlib, optionally moto, and reconciler.sandbox siblings.
@@ -45,6 +48,7 @@ from reconciler.sandbox.marketdata import BLOOMBERG, GENERIC, KNOBS, REFINITIV, 
 from reconciler.sandbox.marketdata import CLIENT_ID as MARKETDATA_CLIENT_ID
 from reconciler.sandbox.marketdata import CLIENT_SECRET as MARKETDATA_CLIENT_SECRET
 from reconciler.sandbox.marketdata import TEST_TOKEN as MARKETDATA_TOKEN
+from reconciler.sandbox.tradesense import TradeSenseSandbox, tradesense_entry
 
 ENDPOINTS_FILE = "endpoints.json"
 LOCK_FILE = ".daemon.lock"
@@ -61,10 +65,6 @@ S3_REGION = "eu-west-1"
 S3_START_TIMEOUT_S = 10.0
 SEED_KMS_ALIASES = (("eu-west-1", "alias/trading-recordings"), ("us-east-1", "alias/fx-recordings-us"))
 """(region, alias) of the customer keys the sandbox account starts with."""
-
-NOT_BUILT: dict[str, dict[str, str]] = {
-    "tradesense": {"status": "not-built", "reason": "arrives with capture verification (issue 7)"},
-}
 
 log = logging.getLogger("reconciler.sandbox.daemon")
 
@@ -227,6 +227,10 @@ def serve(options: ServeOptions) -> int:
             log.info("s3 sandbox (moto) listening on %s", s3_entry["url"])
         else:
             log.warning("s3 sandbox unavailable: %s", s3_entry["reason"])
+        tradesense = TradeSenseSandbox()  # before Genesys: its floor writes CDRs to it
+        tradesense.start()
+        servers.append(tradesense)
+        log.info("tradesense sandbox listening on %s (websockets %s)", tradesense.base_url, tradesense.ws_base)
         genesys = GenesysSandbox(
             directory / GENESYS_STATE_FILE,
             client_id=CLIENT_ID,
@@ -235,6 +239,7 @@ def serve(options: ServeOptions) -> int:
             rate_429=options.rate_429,
             rate_5xx=options.rate_5xx,
             archive_s3=s3_entry if s3 is not None else None,
+            tradesense=tradesense,
         )
         url = genesys.start()
         servers.append(genesys)
@@ -263,7 +268,7 @@ def serve(options: ServeOptions) -> int:
                 },
                 "s3": s3_entry,
                 "marketdata": marketdata_entry(marketdata_url),
-                **NOT_BUILT,
+                "tradesense": tradesense_entry(tradesense),
             },
         }
         write_json_atomic(endpoints_path, document)

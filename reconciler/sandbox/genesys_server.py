@@ -48,6 +48,8 @@ Sandbox control endpoints (SANDBOX; never subject to faults, latency or request 
   POST   /api/v2/sandbox/conversations              calls that just happened {queue, users, startTime?, transcript?, count?}
                                                         -> 200 {"conversations": [ids]}; each is also sent to
                                                         channels subscribed to v2.routing.queues.{id}.conversations
+  POST/GET/DELETE /api/v2/sandbox/floor          a simulated trading floor placing calls (conversations and, for
+                                                        traders on TradeSense servers, CDRs): see floor.py
   POST   /api/v2/sandbox/export                     {bucket, from?: YYYY-MM-DD, to?: YYYY-MM-DD (inclusive)} -> the
                                                         platform's S3 recording export of the conversations that
                                                         started in the window (recording_export.py) -> 200
@@ -86,9 +88,11 @@ from reconciler.sandbox import analytics, conversations
 from reconciler.sandbox.audit import AuditQueries, realtime
 from reconciler.sandbox.auth import TokenIssuer
 from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.floor import Floor
 from reconciler.sandbox.notifications import CHANNELS, Notifications
 from reconciler.sandbox.recording_export import export_recordings, parse_request
 from reconciler.sandbox.store import COLLECTIONS, POLICIES, QUEUES, USERS, SandboxStore
+from reconciler.sandbox.tradesense import TradeSenseSandbox
 from reconciler.sandbox.transport import LoopbackService, Response, json_response
 from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, not_found, require_object
 
@@ -122,7 +126,8 @@ class GenesysSandbox(LoopbackService):
     `notifications` is the channel/websocket component (notifications.py), started and stopped
     with the server; default `Notifications()` (30 s heartbeat). `archive_s3` is the S3 service
     the recording export writes to ({url, accessKeyId, secretAccessKey, region}, the daemon's
-    endpoints entry); None answers the export endpoint 409.
+    endpoints entry); None answers the export endpoint 409. `tradesense` is where the floor
+    (floor.py) finds traders and writes their CDRs; None: the floor places recordings only.
     """
 
     def __init__(
@@ -137,6 +142,7 @@ class GenesysSandbox(LoopbackService):
         seed: int = 0,
         notifications: Notifications | None = None,
         archive_s3: Mapping[str, Any] | None = None,
+        tradesense: TradeSenseSandbox | None = None,
     ) -> None:
         self.archive_s3 = archive_s3
         self.client_id = client_id
@@ -150,6 +156,7 @@ class GenesysSandbox(LoopbackService):
         self._counts: Counter[str] = Counter()
         self.notifications = notifications or Notifications()
         self._audit_seen = len(self.store.data["audit"])  # audit entries already published
+        self.floor = Floor(self, tradesense)
         self._routes = self._build_routes()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -166,6 +173,7 @@ class GenesysSandbox(LoopbackService):
         """Stop serving, close the channels and write what only lives in memory."""
         if self._server is None:
             return
+        self.floor.stop()
         super().stop()
         self.notifications.stop()
         self.store.flush()
@@ -343,6 +351,11 @@ class GenesysSandbox(LoopbackService):
             (sbx + "/reset", sbx + "/reset", {"POST": lambda r: ok(self._reset_over_http())}),
             (sbx + "/export", sbx + "/export", {"POST": lambda r: ok(self.export_recordings(r.body))}),
             (sbx + "/notifications", sbx + "/notifications", {"GET": lambda r: ok(n.state())}),
+            (sbx + "/floor", sbx + "/floor", {
+                "GET": lambda r: ok(self.floor.state(ledger=r.query.get("calls") == "true")),
+                "POST": lambda r: ok(self.floor.start(r.body)),
+                "DELETE": lambda r: ok(self.floor.stop()),
+            }),
             (sbx + "/notifications/close", sbx + "/notifications", {"POST": lambda r: ok(n.close_sockets(r.body))}),
         ]  # fmt: skip
 

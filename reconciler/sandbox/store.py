@@ -353,7 +353,8 @@ class SandboxStore:
         """Sandbox-only: calls that just happened, e.g. for a hold's autoExtend or a benchmark.
 
         Body {queue: name, users: [e-mail], startTime?: ISO (default now), transcript?: str,
-        count?: int (default 1, at most 5000)} -> {"conversations": [ids]}."""
+        count?: int (default 1, at most 5000), durationMs?: int (the recording's length, default
+        60000), direction?: "inbound" | "outbound" (default inbound)} -> {"conversations": [ids]}."""
         body = require_object(body)
         count = body.get("count", 1)
         if not isinstance(count, int) or not 1 <= count <= 5000:
@@ -362,6 +363,11 @@ class SandboxStore:
         if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
             raise bad_request("users must be a list of e-mail addresses")
         start = parse_iso(str(body["startTime"])) if body.get("startTime") else datetime.now(UTC)
+        duration, direction = body.get("durationMs", 60_000), body.get("direction", "inbound")
+        if isinstance(duration, bool) or not isinstance(duration, int) or duration < 0:
+            raise bad_request("durationMs must be an integer >= 0 (milliseconds)")
+        if direction not in {"inbound", "outbound"}:
+            raise bad_request("direction must be inbound or outbound")
         with self.lock:
             queue = next((q for q in self.data["queues"].values() if q.get("name") == body.get("queue")), None)
             if queue is None:
@@ -378,9 +384,9 @@ class SandboxStore:
                     {
                         "id": str(uuid.uuid4()),
                         "startTime": iso(began),
-                        "endTime": iso(began + timedelta(seconds=60)),
+                        "endTime": iso(began + timedelta(milliseconds=duration)),
                         "queueId": queue["id"],
-                        "direction": "inbound",
+                        "direction": direction,
                         "participants": [
                             {"purpose": "agent", "userId": a["id"], "name": a["name"], "email": a["email"]}
                             for a in agents
