@@ -54,3 +54,19 @@ def test_the_auditors_question(recon: Recon, desk: Path) -> None:  # noqa: F811
     tampered = recon("search", QUERY, cwd=desk)
     assert tampered.returncode == 2, tampered.stdout + tampered.stderr
     assert "TAMPERED" in tampered.stdout and "2 call(s) match" in tampered.stdout
+
+
+def test_calls_from_the_simulated_floor_are_stamped_and_found(recon: Recon, desk: Path) -> None:  # noqa: F811
+    ok(recon("sandbox", "up", cwd=desk))
+    placed = ok(
+        recon(
+            "sandbox", "floor", "--queues", "energy-desk-gas", "--count", "12", "--rate", "20", "--seed", "7", cwd=desk
+        )
+    )
+    assert "12 calls placed on energy-desk-gas: 12 recordings" in placed.stdout, placed.stdout
+    stamped = ok(recon("runtime", "--once", "--since", "30m", cwd=desk))
+    assert stamped.stdout.startswith("12 call(s) stamped: 12 attached"), stamped.stdout
+    found = json.loads(ok(recon("search", QUERY, "--format", "json", cwd=desk)).stdout)
+    assert len(found["calls"]) == 12 and found["scanned"] == 12
+    refused = recon("sandbox", "floor", "--queues", "no-such-desk", "--count", "1", cwd=desk)
+    assert refused.returncode == 1 and "no-such-desk" in refused.stderr, refused.stderr

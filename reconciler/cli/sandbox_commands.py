@@ -216,8 +216,8 @@ def sandbox_mutate(collection: str, name: str, assignments: tuple[str, ...], cha
 _day = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _export(directory: Path, payload: dict[str, Any]) -> Any:
-    """POST /api/v2/sandbox/export on the running sandbox; its answer."""
+def _export(directory: Path, payload: dict[str, Any], path: str = "/api/v2/sandbox/export") -> Any:
+    """POST `path` (a sandbox control endpoint: the export, the floor) on the running sandbox; its answer."""
     endpoints = process.status(directory).endpoints
     if endpoints is None:
         raise UsageError("the sandbox is not running", next_step="start it with `recon sandbox up`")
@@ -229,7 +229,7 @@ def _export(directory: Path, payload: dict[str, Any]) -> Any:
             )
             token.raise_for_status()
             bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            response = client.post("/api/v2/sandbox/export", json=payload, headers=bearer)
+            response = client.post(path, json=payload, headers=bearer)
     except httpx.HTTPError as error:
         raise UsageError(
             f"cannot reach the sandbox at {endpoints.genesys_url}: {error}",
@@ -243,7 +243,7 @@ def _export(directory: Path, payload: dict[str, Any]) -> Any:
         hint = "run `recon apply` first to create the archive bucket" if response.status_code == 404 else ""
         if "no resource at" in message:
             hint = "restart the sandbox (`recon sandbox down`, `recon sandbox up`) to run this recon's server"
-        raise UsageError(f"the sandbox refused the export (HTTP {response.status_code}): {message}", next_step=hint)
+        raise UsageError(f"the sandbox refused {path} (HTTP {response.status_code}): {message}", next_step=hint)
     return response.json()
 
 
@@ -266,3 +266,49 @@ def sandbox_export(bucket: str, date_from: Any, date_to: Any, project_dir: str) 
         fail(error)
         return
     click.echo(f"sandbox: exported {answer.get('exported')} recordings to s3://{bucket}/{answer.get('orgId')}/")
+
+
+@sandbox_group.command("floor")
+@click.option("--queues", required=True, help="Comma-separated desk queues whose members place the calls.")
+@click.option("--count", type=click.IntRange(1, 100_000), required=True, help="How many calls.")
+@click.option("--rate", type=click.FloatRange(min=0.01), default=10.0, show_default=True, help="Calls per second.")
+@click.option("--missing-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of calls not recorded.")
+@click.option("--partial-rate", type=click.FloatRange(0, 1), default=0.0, help="Share recorded shorter than the call.")
+@click.option("--orphan-rate", type=click.FloatRange(0, 1), default=0.0, help="Share recorded without a CDR.")
+@click.option("--seed", type=int, default=None, help="Replay the same floor.")
+@_project_dir
+def sandbox_floor(
+    queues: str,
+    count: int,
+    rate: float,
+    missing_rate: float,
+    partial_rate: float,
+    orphan_rate: float,
+    seed: int | None,
+    project_dir: str,
+) -> None:
+    """Place COUNT calls on the simulated trading floor, spaced at RATE per second and all
+    ended by now: recorded conversations (announced on notification channels) and, for
+    traders on a TradeSense server, their CDRs, with planted missing/partial/orphan cases."""
+    payload: dict[str, Any] = {
+        "queues": [q.strip() for q in queues.split(",") if q.strip()],
+        "count": count,
+        "rate": rate,
+        "missingRate": missing_rate,
+        "partialRate": partial_rate,
+        "orphanRate": orphan_rate,
+        "ended": True,
+    }
+    if seed is not None:
+        payload["seed"] = seed
+    try:
+        state = _export(sandbox_dir(project_dir), payload, "/api/v2/sandbox/floor")
+    except ReconError as error:
+        fail(error)
+        return
+    planted = state.get("planted") or {}
+    click.echo(
+        f"sandbox: {state.get('calls')} calls placed on {', '.join(payload['queues'])}: {state.get('recordings')} "
+        f"recordings, {state.get('cdrs')} CDRs; planted {len(planted.get('missing', []))} missing, "
+        f"{len(planted.get('partial', []))} partial, {len(planted.get('orphan', []))} orphan"
+    )

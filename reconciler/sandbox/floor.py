@@ -27,7 +27,8 @@ calls keep the same spacing but lie in the past, all ended: conversations, then 
 
 HTTP (routed by genesys_server; bearer token as every /api/v2 call):
 
-  POST   /api/v2/sandbox/floor  {queues: [name], rate: calls/s, count?, seconds? (one at least),
+  POST   /api/v2/sandbox/floor  {queues: [name], rate: calls/s, count?, seconds? (one at least), ended?
+         (true: place them at once, all ended by now, as `run` does; `recon sandbox floor`),
          missingRate?, partialRate?, orphanRate?, durationMs?: [min, max] (default [20000, 180000];
          partialRate > 0 needs min >= 10000), seed?} -> 200 the state; running already -> 409
   GET    /api/v2/sandbox/floor[?calls=true]  -> {running, started, plan, calls, cdrs, recordings,
@@ -196,6 +197,14 @@ class Floor:
                 raise ApiError(409, "sandbox.floor.running", "the floor is running: DELETE it first")
             self._run = self._new_run(plan)
             return self.state()
+
+    def place(self, body: Any) -> JsonObj:
+        """POST: `{"ended": true, ...}` places the calls at once, all ended by now (`run`);
+        otherwise they are placed in the background in real time (`start`)."""
+        if isinstance(body, dict) and "ended" in body:
+            rest = {k: v for k, v in body.items() if k != "ended"}
+            return self.run(rest) if body["ended"] is True else self.start(rest)
+        return self.start(body)
 
     def run(self, body: Any) -> JsonObj:
         """configure(body), then place the plan's calls synchronously; the state."""

@@ -353,7 +353,7 @@ class GenesysSandbox(LoopbackService):
             (sbx + "/notifications", sbx + "/notifications", {"GET": lambda r: ok(n.state())}),
             (sbx + "/floor", sbx + "/floor", {
                 "GET": lambda r: ok(self.floor.state(ledger=r.query.get("calls") == "true")),
-                "POST": lambda r: ok(self.floor.start(r.body)),
+                "POST": lambda r: ok(self.floor.place(r.body)),
                 "DELETE": lambda r: ok(self.floor.stop()),
             }),
             (sbx + "/notifications/close", sbx + "/notifications", {"POST": lambda r: ok(n.close_sockets(r.body))}),
