@@ -64,11 +64,11 @@ demo: $(STAMP)
 	@echo; echo "== the export is re-run for the whole period; the archive verifies"
 	@cd $(DESK) && $(RECON) sandbox export --bucket $(ARCHIVE) --from $$(date -u -d '90 days ago' +%F)
 	@cd $(DESK) && $(RECON) verify-archive --from $$(date -u -d '90 days ago' +%F) | tail -2
-	@echo; echo "== the trading floor places 30 calls; recon runtime --once stamps each with the gas-hub prices in force at its start"
+	@echo; echo "== the trading floor places 30 calls; recon runtime --once stamps the ones not stamped yet (live, each is stamped as it starts)"
 	@cd $(DESK) && $(RECON) sandbox floor --queues energy-desk-gas,energy-desk-power --count 30 --rate 10 --seed 1
 	@cd $(DESK) && $(RECON) runtime --once --since 30m 2>/dev/null
 	@echo; echo "== recon search 'market_snapshot.commodity=Natural_Gas_Hub'   (the auditor's question; every document re-hashed)"
-	@cd $(DESK) && $(RECON) search 'market_snapshot.commodity=Natural_Gas_Hub' --from $$(date -u +%F) | (head -4; echo "   ..."; tail -1)
+	@cd $(DESK) && $(RECON) search 'market_snapshot.commodity=Natural_Gas_Hub' --from $$(date -u +%F) | awk 'NR<=4; {last=$$0} END {print "   ..."; print last}'
 	@cd $(DESK) && $(RECON) search 'market_snapshot.commodity=Natural_Gas_Hub' --format csv -o ../snapshots.csv
 	@cd $(DESK) && $(RECON) evidence verify --heads
 	@echo; echo "== a pull request lengthens COMPLIANCE retention to 10y: one-way, needs --allow-one-way"
