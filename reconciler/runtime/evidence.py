@@ -52,6 +52,7 @@ from reconciler.runtime.evidence_chain import (
     walk,
 )
 from reconciler.runtime.evidence_heads import DEFAULT_PREFIX, HeadPublisher, publish_head, read_heads, read_heads_dir
+from reconciler.runtime.sqlite_store import open_store
 
 __all__ = [
     "DEFAULT_DB",
@@ -116,15 +117,10 @@ class EvidenceLog:
 
     def __init__(self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.executescript(_SCHEMA)
+            self._db = open_store(self.path, synchronous, _SCHEMA)
         except sqlite3.DatabaseError as error:
-            self._db.close()
             raise _unreadable(self.path, error) from None
 
     def append(

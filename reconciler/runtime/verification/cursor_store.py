@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reconciler.errors import ReconError
+from reconciler.runtime.sqlite_store import open_store
 from reconciler.runtime.verification.model import Cdr
 
 DEFAULT_DB = Path(".recon") / "runtime.db"
@@ -82,15 +83,10 @@ class CursorStore:
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.executescript(_SCHEMA)
+            self._db = open_store(self.path, synchronous, _SCHEMA)
         except sqlite3.DatabaseError as error:
-            self._db.close()
             raise ReconError(
                 f"{self.path} is not a usable runtime store ({error})",
                 next_step="check the path; the runtime store is an SQLite file (default .recon/runtime.db)",

@@ -20,217 +20,70 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import itertools
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from reconciler.errors import ReconError
-from reconciler.runtime.verification.model import Cdr
+from reconciler.runtime.verification.wba_schema import (
+    _NEXT,
+    CLIENT_NAME,
+    CLOSE_GOING_AWAY,
+    CLOSE_UNAUTHORIZED,
+    DEFAULT_LIMIT,
+    HEARTBEAT_MISSES,
+    MAX_FRAME,
+    MAX_TRADERS,
+    CdrSource,
+    ServerInfo,
+    WbaBadRequest,
+    WbaBatch,
+    WbaConnectionLost,
+    WbaCursorInvalid,
+    WbaError,
+    WbaProtocolError,
+    WbaTooManyTraders,
+    WbaUnauthorized,
+    WbaUnavailable,
+    cdr_from_json,
+    error_from_frame,
+    iso_to_ms,
+    ms_to_iso,
+    safe_url,
+)
+
+__all__ = [
+    "CLIENT_NAME",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_UNAUTHORIZED",
+    "DEFAULT_LIMIT",
+    "HEARTBEAT_MISSES",
+    "MAX_FRAME",
+    "MAX_TRADERS",
+    "CdrSource",
+    "ServerInfo",
+    "WbaBadRequest",
+    "WbaBatch",
+    "WbaClient",
+    "WbaConnectionLost",
+    "WbaCursorInvalid",
+    "WbaError",
+    "WbaProtocolError",
+    "WbaTooManyTraders",
+    "WbaUnauthorized",
+    "WbaUnavailable",
+    "cdr_from_json",
+    "error_from_frame",
+    "iso_to_ms",
+    "ms_to_iso",
+    "safe_url",
+]
 
 log = logging.getLogger(__name__)
-
-CLIENT_NAME = "recon/0.1"
-MAX_TRADERS = 200
-"""A TradeSense server serves at most 200 traders; more need one collector per server."""
-DEFAULT_LIMIT = 1000
-HEARTBEAT_MISSES = 3
-MAX_FRAME = 32 * 2**20
-"""A 5,000-CDR answer is a few MB; websockets' 1 MiB default is too small."""
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_GOING_AWAY = 4503
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MS = dt.timedelta(milliseconds=1)
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-
-class WbaError(ReconError):
-    """A WBA request or connection failed. `code` is the schema's error code (or `connection`,
-    `protocol`); messages name the endpoint and the next step, never the token."""
-
-    code = "error"
-
-    def __init__(self, message: str, *, next_step: str = "", retry_after_ms: int | None = None) -> None:
-        super().__init__(message, next_step=next_step)
-        self.retry_after_ms = retry_after_ms
-
-
-class WbaUnauthorized(WbaError):
-    code = "unauthorized"
-
-
-class WbaBadRequest(WbaError):
-    code = "bad_request"
-
-
-class WbaCursorInvalid(WbaError):
-    code = "cursor_invalid"
-
-
-class WbaTooManyTraders(WbaError):
-    code = "too_many_traders"
-
-
-class WbaUnavailable(WbaError):
-    code = "unavailable"
-
-
-class WbaConnectionLost(WbaError):
-    """Unreachable, closed (4503 going away included), heartbeats missed, or a request timed out."""
-
-    code = "connection"
-
-
-class WbaProtocolError(WbaError):
-    """The server sent something the schema does not allow (a frame, a CDR)."""
-
-    code = "protocol"
-
-
-_NEXT = {
-    "unauthorized": "check the collector's token (a TradeSense API user token); it is not retried until it changes",
-    "bad_request": "a bug in recon's WBA adapter: report it with the message",
-    "cursor_invalid": "poll again with `since` (the collector does this itself)",
-    "too_many_traders": "split the TradeSense server: at most 200 traders per server, one collector each",
-    "unavailable": "retry after retryAfterMs, or use the HA partner",
-}
-_ERRORS: dict[str, type[WbaError]] = {
-    cls.code: cls for cls in (WbaUnauthorized, WbaBadRequest, WbaCursorInvalid, WbaTooManyTraders, WbaUnavailable)
-}
-
-
-def error_from_frame(frame: dict[str, Any], where: str) -> WbaError:
-    """The exception an `error` frame stands for (an unknown code is a plain WbaError)."""
-    code = str(frame.get("code") or "error")
-    retry = frame.get("retryAfterMs")
-    retry_ms = int(retry) if isinstance(retry, int | float) and not isinstance(retry, bool) and retry >= 0 else None
-    message = str(frame.get("message") or code)[:500]
-    cls = _ERRORS.get(code, WbaError)
-    return cls(f"{where}: {code}: {message}", next_step=_NEXT.get(code, ""), retry_after_ms=retry_ms)
-
-
-# --- the contract the collector uses ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WbaBatch:
-    """One poll's answer. `reported_at_ms[i]` is when the server wrote `cdrs[i]` (its `reportedAt`)."""
-
-    cdrs: list[Cdr]
-    cursor: str
-    more: bool
-    reported_at_ms: list[int] = field(default_factory=list)
-
-    @property
-    def high_water_ms(self) -> int | None:
-        """The latest `reportedAt` in the batch (None when empty)."""
-        return max(self.reported_at_ms, default=None)
-
-
-class CdrSource(Protocol):
-    """One endpoint CDRs are read from (what the collector needs of an adapter)."""
-
-    async def connect(self) -> None:
-        """Open and authenticate. Idempotent while connected. Raises WbaConnectionLost (unreachable),
-        WbaUnauthorized, WbaTooManyTraders, WbaUnavailable. No other side effect."""
-        ...
-
-    async def poll(self, cursor: str | None, since_ms: int | None, limit: int) -> WbaBatch:
-        """Up to `limit` CDRs after `cursor` (this server's, from an earlier answer) or, with no cursor,
-        reported at or after `since_ms` (epoch ms; None: the oldest retained). Reads only: asking
-        twice with the same arguments returns the same CDRs. Raises WbaCursorInvalid (poll again
-        with since), WbaUnavailable, WbaConnectionLost (also on timeout; the source is then
-        closed), WbaBadRequest, WbaTooManyTraders, WbaUnauthorized, WbaProtocolError."""
-        ...
-
-    async def close(self) -> None:
-        """Close the connection. Idempotent; never raises."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ServerInfo:
-    """What `auth_ok` says about the server."""
-
-    name: str
-    role: str
-    switch: str
-    traders: int
-    heartbeat_s: float
-    max_limit: int
-
-
-# --- JSON <-> model ----------------------------------------------------------------------------
-
-
-def iso_to_ms(value: Any, what: str = "time") -> int:
-    """Epoch ms of a schema time (`2026-11-21T09:59:01.250Z`; no zone means UTC), exactly."""
-    if not isinstance(value, str):
-        raise WbaProtocolError(f"{what} is not a time: {value!r}")
-    try:
-        moment = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise WbaProtocolError(f"{what} is not an ISO time: {value!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return (moment - _EPOCH) // _MS
-
-
-def ms_to_iso(epoch_ms: int) -> str:
-    """The schema's time text for epoch ms: UTC, milliseconds, `Z`."""
-    moment = _EPOCH + dt.timedelta(milliseconds=epoch_ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def cdr_from_json(item: Any, collector: str) -> tuple[Cdr, int]:
-    """(Cdr, reportedAt ms) of one CDR object. Identity and times are required (cdrId, traderId,
-    startTime, reportedAt, and durationMs or endTime); turret, line and direction default to ""
-    so that a call is never dropped for a missing description. WbaProtocolError otherwise."""
-    if not isinstance(item, dict):
-        raise WbaProtocolError(f"a CDR is not an object: {str(item)[:100]}")
-    cdr_id, trader = item.get("cdrId"), item.get("traderId")
-    if not isinstance(cdr_id, str) or not cdr_id or not isinstance(trader, str) or not trader:
-        raise WbaProtocolError(f"a CDR has no cdrId/traderId: {json.dumps(item)[:200]}")
-    start = iso_to_ms(item.get("startTime"), f"CDR {cdr_id} startTime")
-    duration = item.get("durationMs")
-    if isinstance(duration, bool) or not isinstance(duration, int):
-        if item.get("endTime") is None:
-            raise WbaProtocolError(f"CDR {cdr_id} has neither durationMs nor endTime")
-        duration = iso_to_ms(item.get("endTime"), f"CDR {cdr_id} endTime") - start
-    if duration < 0:
-        raise WbaProtocolError(f"CDR {cdr_id} has a negative duration ({duration} ms)")
-    reported = iso_to_ms(item.get("reportedAt"), f"CDR {cdr_id} reportedAt")
-    text = {key: item.get(key) for key in ("turret", "line", "direction")}
-    return (
-        Cdr(
-            cdr_id=cdr_id,
-            collector=collector,
-            trader_id=trader,
-            turret=str(text["turret"] or ""),
-            line=str(text["line"] or ""),
-            direction=str(text["direction"] or ""),
-            start_ms=start,
-            duration_ms=duration,
-        ),
-        reported,
-    )
-
-
-def safe_url(url: str) -> str:
-    """`url` without user info, query or fragment (what logs and alerts may show)."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class _NoFrameLogging(logging.LoggerAdapter):  # type: ignore[type-arg]
