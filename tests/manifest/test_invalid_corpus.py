@@ -428,12 +428,6 @@ CASES: tuple[Case, ...] = (
         (Edit("market-data.yaml", "field: exchange_rate}", "field: exchange_rate, as: currency_pair}"),),
     ),
     Case(
-        "50-instrument-as-reserved-key",
-        one("market-data.yaml", 13, 50, "spec.instruments[1].as", "schema.value_error",
-            "'instruments' is a key market_snapshot always has"),
-        (Edit("market-data.yaml", "as: instruments}", "as: currency_pair}"),),
-    ),
-    Case(
         # Four errors in two files and three resources: all reported in one run, sorted by
         # file, line and column. The Queue's reference to the invalid RecordingPolicy is not
         # reported as dangling: the policy is declared, it is only invalid.
@@ -454,6 +448,12 @@ CASES: tuple[Case, ...] = (
             Edit("recording.yaml", "internal: sometimes", "internal: never"),
             Edit("recording.yaml", "archiveAfter: 30 days", "archiveAfter: 30d"),
         ),
+    ),
+    Case(
+        "50-instrument-as-reserved-key",
+        one("market-data.yaml", 13, 50, "spec.instruments[1].as", "schema.value_error",
+            "'instruments' is a key market_snapshot always has"),
+        (Edit("market-data.yaml", "as: instruments}", "as: currency_pair}"),),
     ),
 )  # fmt: skip
 
