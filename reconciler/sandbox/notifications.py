@@ -58,12 +58,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from reconciler.sandbox.conversations import participants as call_participants
 from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, iso, not_found, require_object
+from reconciler.sandbox.ws_thread import WebSocketThread
 
 CHANNELS = "/api/v2/notifications/channels"
 CHANNEL_LIFETIME = timedelta(hours=24)
@@ -156,67 +157,33 @@ def _parse_topics(body: Any) -> list[str]:
     return list(dict.fromkeys(topics))
 
 
-class Notifications:
+class Notifications(WebSocketThread):
     """Notification channels, their subscriptions and the websocket server. Thread-safe."""
+
+    thread_name = "genesys-ws"
+    what = "the notifications websocket server"
 
     def __init__(self, *, heartbeat_s: float = 30.0, queue_size: int = 1000) -> None:
         if heartbeat_s <= 0 or queue_size < 1:
             raise ValueError("heartbeat_s must be > 0 and queue_size >= 1")
+        super().__init__()
         self.heartbeat_s = heartbeat_s
         self.queue_size = queue_size
         self._lock = threading.Lock()
         self._channels: dict[str, _Channel] = {}
         self._pending: dict[ServerConnection, _Conn] = {}  # accepted, handler not yet running (loop only)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._port: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the websocket server in its own thread; returns once it listens."""
-        if self._thread is not None:
-            return
-        ready = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._main(ready),), name="genesys-ws", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout=10) or self._port is None:
-            self._thread = None
-            raise RuntimeError("the notifications websocket server did not start")
+    def _serve_options(self) -> dict[str, Any]:
+        return {"process_request": self._admit, "process_response": self._accepted}
 
-    def stop(self) -> None:
-        """Close every socket, stop the server and drop every channel."""
-        thread, loop, stopping = self._thread, self._loop, self._stopping
-        if thread is None:
-            return
-        if loop is not None and stopping is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stopping.set)
-        thread.join(timeout=10)
+    def _after_serving(self) -> None:
+        self._pending.clear()
+
+    def _after_stop(self) -> None:
         with self._lock:
             self._channels.clear()
-        self._thread = self._loop = self._stopping = None
-        self._port = None
-
-    async def _main(self, ready: threading.Event) -> None:
-        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
-        try:
-            async with serve(
-                self._handler, "127.0.0.1", 0, process_request=self._admit, process_response=self._accepted
-            ) as server:
-                self._port = int(server.sockets[0].getsockname()[1])
-                ready.set()
-                await self._stopping.wait()
-        finally:
-            self._pending.clear()
-            ready.set()
-
-    @property
-    def ws_base(self) -> str:
-        if self._port is None:
-            raise RuntimeError("notifications are not running; call start() first")
-        return f"ws://127.0.0.1:{self._port}"
 
     # -- HTTP endpoints (handler threads) ---------------------------------------------------------
 

@@ -40,13 +40,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 from websockets.http11 import Response as WsResponse
 
 from reconciler.sandbox.tradesense_store import MAX_TRADERS, TradeSenseError, TsServer, WbaError, now_ms
 from reconciler.sandbox.wire import JsonObj, iso
+from reconciler.sandbox.ws_thread import WebSocketThread
 
 WS_PATH_RE = re.compile(r"^/wba/(?P<name>[^/]+)/(?P<role>primary|secondary)$")
 CLOSE_UNAUTHORIZED, CLOSE_GOING_AWAY, CLOSE_REFUSED = 4401, 4503, 1008
@@ -62,64 +63,28 @@ class _Conn:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class WbaServer:
+class WbaServer(WebSocketThread):
     """The websocket server of every TradeSense server in `servers` (shared with the owner, which
     guards it and every TsServer with `lock`)."""
+
+    thread_name = "tradesense-ws"
+    what = "the TradeSense websocket server"
 
     def __init__(
         self, lock: threading.Lock, servers: dict[str, TsServer], *, heartbeat_s: float, max_limit: int
     ) -> None:
+        super().__init__()
         self.lock, self._servers = lock, servers
         self.heartbeat_s, self.max_limit = heartbeat_s, max_limit
         self._conns: set[_Conn] = set()  # loop only
         self._tasks: set[asyncio.Task[None]] = set()  # closes under way (loop only)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._port: int | None = None
 
-    def start(self) -> None:
-        """Serve in a thread of its own; returns once it listens."""
-        if self._thread is not None:
-            return
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=asyncio.run, args=(self._main(ready),), name="tradesense-ws", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(timeout=10) or self._port is None:
-            self._thread = None
-            raise RuntimeError("the TradeSense websocket server did not start")
+    def _serve_options(self) -> dict[str, Any]:
+        return {"process_request": self._admit}
 
-    def stop(self) -> None:
-        """Abort every socket and stop serving (idempotent)."""
-        thread, loop, stopping = self._thread, self._loop, self._stopping
-        if thread is None:
-            return
-        if loop is not None and stopping is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stopping.set)
-        thread.join(timeout=10)
-        self._thread = self._loop = self._stopping = None
-        self._port = None
-
-    async def _main(self, ready: threading.Event) -> None:
-        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
-        try:
-            async with serve(self._handler, "127.0.0.1", 0, process_request=self._admit) as server:
-                self._port = int(server.sockets[0].getsockname()[1])
-                ready.set()
-                await self._stopping.wait()
-                for conn in list(self._conns):
-                    conn.ws.transport.abort()
-        finally:
-            ready.set()
-
-    @property
-    def ws_base(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the TradeSense sandbox is not running; call start() first")
-        return f"ws://127.0.0.1:{self._port}"
+    async def _before_close(self) -> None:
+        for conn in list(self._conns):
+            conn.ws.transport.abort()
 
     def close(self, server: TsServer, role: str | None, *, abrupt: bool) -> int:
         """From any thread: close the sockets of `server` (one member, or both); how many."""
