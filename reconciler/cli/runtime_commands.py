@@ -48,12 +48,11 @@ from reconciler.engine.workspace import Workspace, open_workspace
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.manifest.kinds.runtime import MarketDataFeedSpec
 from reconciler.manifest.project import SANDBOX
-from reconciler.runtime.evidence import ChainHead, EvidenceLog, HeadPublisher
+from reconciler.runtime.evidence import DEFAULT_DB, ChainHead, EvidenceLog, HeadPublisher
 from reconciler.runtime.service import FeedPlan, RuntimeService, loop_stall_monitor
 from reconciler.runtime.snapshot.feedconfig import FeedSettings
 from reconciler.sandbox.process import ensure_running
 
-DEFAULT_DB = Path(".recon") / "runtime.db"
 LOG_FIELDS = ("conversationId", "status", "lag_s", "alert", "detail")
 log = logging.getLogger("reconciler.runtime")
 

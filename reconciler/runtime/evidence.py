@@ -52,7 +52,7 @@ from reconciler.runtime.evidence_chain import (
     walk,
 )
 from reconciler.runtime.evidence_heads import DEFAULT_PREFIX, HeadPublisher, publish_head, read_heads, read_heads_dir
-from reconciler.runtime.sqlite_store import open_store
+from reconciler.runtime.sqlite_store import DEFAULT_DB, open_store
 
 __all__ = [
     "DEFAULT_DB",
@@ -76,7 +76,6 @@ __all__ = [
     "walk",
 ]
 
-DEFAULT_DB = Path(".recon") / "runtime.db"
 SCHEMA_VERSION = 2
 _COLUMNS = "seq, conversation_id, recording_id, snapshot_sha256, audio_sha256, status, recorded_at, prev_hash, hash"
 _SCHEMA = f"""
@@ -98,6 +97,7 @@ CREATE TABLE IF NOT EXISTS documents (
     document TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_by_start ON documents (call_started);
+CREATE INDEX IF NOT EXISTS evidence_by_conversation ON evidence (conversation_id, status);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 _HEX64 = re.compile(r"[0-9a-f]{64}")

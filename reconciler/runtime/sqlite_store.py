@@ -15,6 +15,8 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
+DEFAULT_DB = Path(".recon") / "runtime.db"
+"""The runtime store, relative to the project folder."""
 Synchronous = Literal["NORMAL", "FULL"]
 
 

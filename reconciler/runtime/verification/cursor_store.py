@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reconciler.errors import ReconError
-from reconciler.runtime.sqlite_store import open_store
+from reconciler.runtime.sqlite_store import DEFAULT_DB, open_store
 from reconciler.runtime.verification.model import Cdr
 
-DEFAULT_DB = Path(".recon") / "runtime.db"
 _CDR_COLUMNS = "cdr_id, collector, trader_id, turret, line, direction, start_ms, duration_ms"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verification_cdrs (
