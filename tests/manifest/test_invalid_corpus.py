@@ -455,6 +455,14 @@ CASES: tuple[Case, ...] = (
             "'instruments' is a key market_snapshot always has"),
         (Edit("market-data.yaml", "as: instruments}", "as: currency_pair}"),),
     ),
+    Case(
+        # An exemption for a trader no collector has would silently exempt nothing (a typo in
+        # the id); it is refused, naming where the ids come from.
+        "51-exemption-unknown-trader",
+        one("collectors.yaml", 23, 15, "spec.exemptions[0].trader", "schema.value_error",
+            "no collector has a trader 'T-1009'"),
+        (Edit("collectors.yaml", "trader: T-1009", "trader: T-1001"),),
+    ),
 )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ Called by: the kind registry (imported by reconciler.manifest.kinds).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
@@ -169,6 +170,36 @@ class Matching(Model):
     """How long to wait for a late recording before a call counts as not recorded."""
 
 
+class Exemption(Model):
+    """Calls intentionally not recorded, declared before they happen (e.g. a turret's line
+    wired to a non-trading extension, a weekend switch test)."""
+
+    trader: str | None = None
+    """The trader id (`collectors[].traders[].id`) whose calls are exempt; absent: every trader."""
+    line: str | None = None
+    """The turret line the exemption is limited to; absent: every line."""
+    from_: dt.datetime = Field(alias="from")
+    """Start of the window (ISO-8601 with a zone, e.g. 2026-11-21T18:00:00Z), inclusive."""
+    to: dt.datetime
+    """End of the window, exclusive."""
+    reason: str = Field(min_length=10)
+    """Why these calls are intentionally not recorded, in words an auditor can read."""
+
+    @model_validator(mode="after")
+    def _window(self) -> Exemption:
+        for key, moment in (("from", self.from_), ("to", self.to)):
+            if moment.tzinfo is None:
+                raise FieldError((key,), "give the time zone (e.g. 2026-11-21T18:00:00Z): an exemption is an instant")
+        if self.to <= self.from_:
+            raise FieldError(("to",), "to must be after from")
+        if self.trader is None and self.line is None:
+            raise FieldError(
+                ("trader",),
+                "name a trader or a line: an exemption for every call of the switch would hide a recorder outage",
+            )
+        return self
+
+
 @register_kind(
     "CollectorTopology",
     summary="The capture-verification collectors that read the trading switch's CDRs.",
@@ -182,6 +213,8 @@ class CollectorTopologySpec(Spec):
     """How CDRs and recordings are matched."""
     target: Percent
     """Target share of calls verified as recorded (e.g. 99.9%)."""
+    exemptions: list[Exemption] = Field(default_factory=list)
+    """Windows in which a trader's (or a line's) calls are intentionally not recorded."""
 
     @model_validator(mode="after")
     def _unique_names_ids_and_turrets(self) -> CollectorTopologySpec:
@@ -207,4 +240,10 @@ class CollectorTopologySpec(Spec):
                             "a CDR could not be tied to one trader",
                         )
                     seen[value] = collector.name
+        for e_index, exemption in enumerate(self.exemptions):
+            if exemption.trader is not None and exemption.trader not in ids:
+                raise FieldError(
+                    ("exemptions", e_index, "trader"),
+                    f"no collector has a trader '{exemption.trader}'; use a trader id from collectors[].traders[].id",
+                )
         return self
