@@ -10,7 +10,11 @@ kinds), engine_commands (plan, apply, show), estate_commands (drift, state, impo
 export, force-unlock), archive_commands (verify-archive: exit 2 on any gap),
 evidence_commands (evidence verify / show: the runtime's hash-chained log; exit 2 when
 tampered), runtime_commands (runtime: stamp calls), search_commands (search: the
-auditor's query over stamped snapshots; exit 2 on a tampered document), progress (live display on a TTY, plain lines in CI).
+auditor's query over stamped snapshots; exit 2 on a tampered document), triage_commands
+(triage set / clear / list: reviewers' tags on capture-verification findings),
+verify_commands (verify: CDRs against recordings for a period; exit 3 below target or an
+untriaged critical gap, 2 other findings), sandbox_commands (the embedded estate), progress (live
+display on a TTY, plain lines in CI).
 
 Called by: the `recon` console script and `python -m reconciler`.
 """
@@ -30,6 +34,8 @@ from reconciler.cli import (
     runtime_commands,
     sandbox_commands,
     search_commands,
+    triage_commands,
+    verify_commands,
 )
 from reconciler.cli.common import cli
 from reconciler.errors import EXIT_ERROR
@@ -45,6 +51,8 @@ __all__ = [
     "runtime_commands",
     "sandbox_commands",
     "search_commands",
+    "triage_commands",
+    "verify_commands",
 ]
 
 

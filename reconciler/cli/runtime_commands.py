@@ -1,7 +1,8 @@
 """`recon runtime`: stamp calls with the market data in force when they started.
 
     recon runtime [PATHS] [--once [--since 10m]] [--duration 30s] [--metrics-port N] [--db PATH]
-                  [--heads/--no-heads] [--heads-bucket NAME]
+                  [--heads/--no-heads] [--heads-bucket NAME] [--verify/--no-verify]
+                  [--alert-webhook URL|env:NAME|file:PATH]
 
 Reads the MarketDataFeed manifests and runs the runtime service (reconciler.runtime.service)
 against the target's Genesys org: `--once` stamps the calls on covered queues that started
@@ -19,7 +20,16 @@ On the sandbox target every feed is pointed at the sandbox's market-data server 
 dialect, with the sandbox's test credentials and no mTLS (the manifests' URLs name the bank's
 real feeds); on a named target the manifests' URLs, TLS and credentials are used as written.
 
-Exit 0 when every call was stamped, 2 when some were recorded as data_fetch_failed, 1 error.
+When a CollectorTopology is declared (and unless --no-verify), the runtime also verifies
+captures continuously (reconciler.runtime.verification.continuous): its collectors poll the
+TradeSense servers (on the sandbox, servers created from the topology), and a call not
+recorded or partly recorded is alerted within one poll interval plus the late-recording
+grace. With --once it catches the collectors up and checks the recent calls once. Alerts
+(capture gaps, collector outages, failed fetches, PII drops, unpublished heads) are JSON log
+lines, and Slack-compatible JSON posts to --alert-webhook when given.
+
+Exit 0 when every call was stamped and no capture gap was alerted, 2 when some calls were
+recorded as data_fetch_failed or a gap was alerted, 1 error.
 
 Called by: reconciler.cli (registered on the group at import).
 """
@@ -42,15 +52,18 @@ import click
 from reconciler.cli.archive_commands import pick_archive
 from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars
 from reconciler.cli.progress import note
+from reconciler.cli.runtime_verification import Verification, alert_sink, open_verification
 from reconciler.cli.targets import genesys_client, resolve_reference, sandbox_dir
 from reconciler.durations import Duration
 from reconciler.engine.workspace import Workspace, open_workspace
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.manifest.kinds.runtime import MarketDataFeedSpec
 from reconciler.manifest.project import SANDBOX
+from reconciler.runtime.alerts import Alert, make_alert
 from reconciler.runtime.evidence import DEFAULT_DB, ChainHead, EvidenceLog, HeadPublisher
 from reconciler.runtime.service import FeedPlan, RuntimeService, loop_stall_monitor
 from reconciler.runtime.snapshot.feedconfig import FeedSettings
+from reconciler.runtime.verification.report import VerificationReport
 from reconciler.sandbox.process import ensure_running
 
 LOG_FIELDS = ("conversationId", "status", "lag_s", "alert", "detail")
@@ -97,7 +110,10 @@ def feed_plans(ws: Workspace) -> list[FeedPlan]:
             )
         plans.append(FeedPlan(settings, tuple(resource.spec.appliesTo.queues)))
     if not plans:
-        raise UsageError("no MarketDataFeed is declared, so there is nothing to stamp", next_step="declare one")
+        raise UsageError(
+            "no MarketDataFeed or CollectorTopology is declared, so the runtime has nothing to do",
+            next_step="declare one (docs/kinds/MarketDataFeed.md, docs/kinds/CollectorTopology.md)",
+        )
     return plans
 
 
@@ -109,6 +125,16 @@ class Options:
     metrics_port: int | None
     heads: bool
     heads_bucket: str | None
+    verify: bool = True
+    alert_webhook: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    stamped: int
+    failed: int
+    head: ChainHead | None
+    verification: VerificationReport | None
 
 
 def head_publisher(ws: Workspace, evidence: EvidenceLog, options: Options) -> tuple[HeadPublisher | None, Any]:
@@ -131,39 +157,93 @@ def head_publisher(ws: Workspace, evidence: EvidenceLog, options: Options) -> tu
     return publisher, aws
 
 
-async def _run(ws: Workspace, db: Path, options: Options) -> tuple[int, int, ChainHead | None]:
+async def _run(ws: Workspace, db: Path, options: Options) -> RunOutcome:
+    sink = alert_sink(ws, options.alert_webhook)
+    if sink is not None:
+        await sink.start()
+
+    def send(alert: Alert) -> None:
+        log.warning("alert %s: %s", alert.kind, alert.summary, extra={"alert": alert.kind, "detail": alert.detail})
+        if sink is not None:
+            sink.send(alert)
+
+    verification = open_verification(ws, db, send) if options.verify else None
+    try:
+        if ws.estate.of_kind("MarketDataFeed") or verification is None:
+            outcome = await _stamp(ws, db, options, verification, send)
+        else:
+            outcome = RunOutcome(0, 0, None, await _verify_only(verification, options))
+    finally:
+        if verification is not None:
+            await verification.aclose()
+        if sink is not None:
+            await sink.aclose()
+    return outcome
+
+
+async def _verify_only(verification: Verification, options: Options) -> VerificationReport | None:
+    if options.once:
+        return await verification.once()
+    stop = asyncio.Event()
+    runner = asyncio.create_task(verification.run(stop))
+    try:
+        await asyncio.wait_for(
+            asyncio.shield(runner), None if options.duration is None else options.duration.milliseconds / 1000
+        )
+    except TimeoutError:
+        pass
+    finally:
+        stop.set()
+        await runner
+    return verification.verifier.last
+
+
+async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verification | None, send: Any) -> RunOutcome:
     plans = feed_plans(ws)
     client, _ = genesys_client(ws.project, ws.root)
     evidence = EvidenceLog(db)
     publisher, aws = head_publisher(ws, evidence, options)
-    alerts: list[str] = []
     service = RuntimeService(
         client,
         plans,
         evidence,
         lambda ref: resolve_reference(ref, ws.root, "credentials"),
-        lambda k, d: alerts.append(k),
+        lambda kind, detail: send(make_alert(kind, detail)),
     )
     stop_heads = asyncio.Event()
+    stop_verify = asyncio.Event()
     try:
         async with service:
             if options.metrics_port is not None:
                 note(f"metrics on {service.metrics.serve(options.metrics_port)}")
             stall = loop_stall_monitor(service.metrics)()
             heads = asyncio.create_task(publisher.run(stop_heads)) if publisher else None
+            verifying = (
+                asyncio.create_task(verification.run(stop_verify))
+                if verification is not None and not options.once
+                else None
+            )
+            report = None
             try:
                 if options.once:
                     since = now_utc() - dt.timedelta(milliseconds=options.since.milliseconds)
                     done = await service.stamp_recent(since)
+                    if verification is not None:
+                        report = await verification.once()
                 else:
                     done = await _live(service, options.duration)
             finally:
                 stall.cancel()
                 stop_heads.set()
+                stop_verify.set()
                 if heads is not None:
                     await heads
+                if verifying is not None:
+                    await verifying
+                    report = verification.verifier.last if verification is not None else None
             failed = sum(1 for injection in done if injection.status != "attached")
-            return len(done), failed, publisher.published[-1] if publisher and publisher.published else None
+            head = publisher.published[-1] if publisher and publisher.published else None
+            return RunOutcome(len(done), failed, head, report)
     finally:
         service.metrics.stop()
         evidence.close()
@@ -225,6 +305,18 @@ async def _live(service: RuntimeService, duration: Duration | None) -> list[Any]
 @click.option(
     "--heads-bucket", metavar="NAME", help="The ArchiveBucket (metadata.name) for heads; default: the only one."
 )
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Verify captures continuously against the CollectorTopology's CDRs (when one is declared).",
+)
+@click.option(
+    "--alert-webhook",
+    metavar="URL|env:NAME|file:PATH",
+    default=None,
+    help="Post alerts (Slack-compatible JSON) to this webhook; a reference keeps the URL out of shell history.",
+)
 @with_vars
 def runtime(
     paths: tuple[str, ...],
@@ -235,6 +327,8 @@ def runtime(
     db: str | None,
     heads: bool,
     heads_bucket: str | None,
+    verify: bool,
+    alert_webhook: str | None,
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
 ) -> None:
@@ -251,14 +345,25 @@ def runtime(
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
         path = Path(db) if db else ws.root / DEFAULT_DB
         path.parent.mkdir(parents=True, exist_ok=True)
-        options = Options(once, since_d, duration_d, metrics_port, heads, heads_bucket)
-        stamped, failed, head = run_async(_run(ws, path, options))
+        options = Options(once, since_d, duration_d, metrics_port, heads, heads_bucket, verify, alert_webhook)
+        outcome = run_async(_run(ws, path, options))
     except ReconError as error:
         fail(error)
         return
-    click.echo(
-        f"{stamped} call(s) stamped: {stamped - failed} attached, {failed} data_fetch_failed; evidence in {path}"
-    )
+    stamped, failed, head, report = outcome.stamped, outcome.failed, outcome.head, outcome.verification
+    if ws.estate.of_kind("MarketDataFeed"):
+        click.echo(
+            f"{stamped} call(s) stamped: {stamped - failed} attached, {failed} data_fetch_failed; evidence in {path}"
+        )
     if head is not None:
         click.echo(f"chain head seq {head.seq} ({head.hash[:16]}…) published to the archive bucket")
-    sys.exit(EXIT_CHANGES if failed else EXIT_OK)
+    gaps = 0
+    if report is not None:
+        gaps = sum(1 for f in report.untriaged if f.severity in ("critical", "major"))
+        counts = report.total.counts
+        click.echo(
+            f"capture verification ({report.topology}): {report.total.calls} call(s) in the window, "
+            f"{counts.get('verified', 0)} verified, {counts.get('not_recorded', 0)} not recorded, "
+            f"{counts.get('partial', 0)} partial, {counts.get('pending', 0)} pending; {gaps} gap(s) alerted"
+        )
+    sys.exit(EXIT_CHANGES if failed or gaps else EXIT_OK)

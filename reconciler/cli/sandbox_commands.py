@@ -7,6 +7,12 @@
     recon sandbox mutate COLLECTION NAME --set KEY=VALUE ... [--by EMAIL]
                                                                       change an object "by hand"
     recon sandbox export --bucket NAME [--from DATE] [--to DATE]     the platform's S3 recording export
+    recon sandbox floor --queues Q,... --count N [--rate R] [--missing-rate F] [--partial-rate F]
+                        [--orphan-rate F] [--seed N] [--ago 10m]
+                                                                      place ended calls on the floor (first
+                                                                      creating the project's CollectorTopology
+                                                                      TradeSense servers, so traders' calls
+                                                                      produce CDRs)
 
 Every command works on PROJECT_DIR/.recon/sandbox/ (endpoints.json, genesys.json,
 sandbox.log). The credentials printed are the sandbox's fixed test credentials, not secrets.
@@ -18,6 +24,7 @@ Called by: reconciler.cli (registered on the group at import).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ import click
 import httpx
 
 from reconciler.cli.common import cli, fail
+from reconciler.durations import Duration
 from reconciler.errors import ReconError, UsageError
 from reconciler.sandbox import process
 from reconciler.sandbox.process import COLLECTIONS, DEFAULT_CHANGED_BY, Status
@@ -268,6 +276,23 @@ def sandbox_export(bucket: str, date_from: Any, date_to: Any, project_dir: str) 
     click.echo(f"sandbox: exported {answer.get('exported')} recordings to s3://{bucket}/{answer.get('orgId')}/")
 
 
+def _provision_collectors(project_dir: str) -> list[str]:
+    """When the project declares a CollectorTopology, create its collectors' TradeSense servers
+    on the sandbox first, so calls by its traders produce CDRs; the servers' names."""
+    from reconciler.cli.collector_targets import provision_sandbox_servers  # noqa: PLC0415
+    from reconciler.engine.workspace import open_workspace  # noqa: PLC0415 (manifests only when present)
+    from reconciler.manifest.kinds.runtime import CollectorTopologySpec  # noqa: PLC0415
+
+    if not (Path(project_dir) / "recon.yaml").is_file():
+        return []
+    ws = open_workspace((project_dir,), {}, today=dt.datetime.now(dt.UTC).date())
+    names: list[str] = []
+    for resource in ws.estate.of_kind("CollectorTopology"):
+        assert isinstance(resource.spec, CollectorTopologySpec)
+        names += provision_sandbox_servers(sandbox_dir(project_dir), resource.spec)
+    return names
+
+
 @sandbox_group.command("floor")
 @click.option("--queues", required=True, help="Comma-separated desk queues whose members place the calls.")
 @click.option("--count", type=click.IntRange(1, 100_000), required=True, help="How many calls.")
@@ -276,6 +301,9 @@ def sandbox_export(bucket: str, date_from: Any, date_to: Any, project_dir: str) 
 @click.option("--partial-rate", type=click.FloatRange(0, 1), default=0.0, help="Share recorded shorter than the call.")
 @click.option("--orphan-rate", type=click.FloatRange(0, 1), default=0.0, help="Share recorded without a CDR.")
 @click.option("--seed", type=int, default=None, help="Replay the same floor.")
+@click.option(
+    "--ago", default="0s", show_default=True, help="End every call at least this long ago (e.g. 10m: past the grace)."
+)
 @_project_dir
 def sandbox_floor(
     queues: str,
@@ -285,6 +313,7 @@ def sandbox_floor(
     partial_rate: float,
     orphan_rate: float,
     seed: int | None,
+    ago: str,
     project_dir: str,
 ) -> None:
     """Place COUNT calls on the simulated trading floor, spaced at RATE per second and all
@@ -302,11 +331,18 @@ def sandbox_floor(
     if seed is not None:
         payload["seed"] = seed
     try:
+        try:
+            payload["endedAgoMs"] = Duration.parse(ago).milliseconds
+        except ValueError as error:
+            raise UsageError(f"--ago: {error}", next_step="write e.g. --ago 10m") from None
+        servers = _provision_collectors(project_dir)
         state = _export(sandbox_dir(project_dir), payload, "/api/v2/sandbox/floor")
     except ReconError as error:
         fail(error)
         return
     planted = state.get("planted") or {}
+    if servers:
+        click.echo(f"sandbox: TradeSense servers {', '.join(servers)} serve the CollectorTopology's traders")
     click.echo(
         f"sandbox: {state.get('calls')} calls placed on {', '.join(payload['queues'])}: {state.get('recordings')} "
         f"recordings, {state.get('cdrs')} CDRs; planted {len(planted.get('missing', []))} missing, "

@@ -29,6 +29,7 @@ HTTP (routed by genesys_server; bearer token as every /api/v2 call):
 
   POST   /api/v2/sandbox/floor  {queues: [name], rate: calls/s, count?, seconds? (one at least), ended?
          (true: place them at once, all ended by now, as `run` does; `recon sandbox floor`),
+         endedAgoMs? (with ended: all ended at least this long ago, e.g. past the late-recording grace),
          missingRate?, partialRate?, orphanRate?, durationMs?: [min, max] (default [20000, 180000];
          partialRate > 0 needs min >= 10000), seed?} -> 200 the state; running already -> 409
   GET    /api/v2/sandbox/floor[?calls=true]  -> {running, started, plan, calls, cdrs, recordings,
@@ -202,19 +203,28 @@ class Floor:
         """POST: `{"ended": true, ...}` places the calls at once, all ended by now (`run`);
         otherwise they are placed in the background in real time (`start`)."""
         if isinstance(body, dict) and "ended" in body:
-            rest = {k: v for k, v in body.items() if k != "ended"}
-            return self.run(rest) if body["ended"] is True else self.start(rest)
+            rest = {k: v for k, v in body.items() if k not in ("ended", "endedAgoMs")}
+            if body["ended"] is not True:
+                if "endedAgoMs" in body:
+                    raise bad_request("endedAgoMs goes with ended: true")
+                return self.start(rest)
+            ago = body.get("endedAgoMs", 0)
+            if isinstance(ago, bool) or not isinstance(ago, int) or not 0 <= ago <= 366 * 86_400_000:
+                raise bad_request("endedAgoMs must be an integer from 0 to a year in milliseconds")
+            return self.run(rest, ended_ago_ms=ago)
         return self.start(body)
 
-    def run(self, body: Any) -> JsonObj:
-        """configure(body), then place the plan's calls synchronously; the state."""
+    def run(self, body: Any, *, ended_ago_ms: int = 0) -> JsonObj:
+        """configure(body), then place the plan's calls synchronously, all ended at least
+        `ended_ago_ms` ago; the state."""
         self.configure(body)
         assert self._run is not None
-        self.place_calls(self._run.plan.calls())
+        self.place_calls(self._run.plan.calls(), ended_ago_ms=ended_ago_ms)
         return self.state()
 
-    def place_calls(self, n: int) -> list[JsonObj]:
-        """Place `n` more calls of the current plan at once, all ended by now; their ledger entries."""
+    def place_calls(self, n: int, *, ended_ago_ms: int = 0) -> list[JsonObj]:
+        """Place `n` more calls of the current plan at once, all ended by `ended_ago_ms` before
+        now; their ledger entries (CDRs are reported now, as a switch catching up would)."""
         with self._lock:
             run = self._run
             if run is None:
@@ -222,7 +232,7 @@ class Floor:
             if self.running:
                 raise ApiError(409, "sandbox.floor.running", "the floor is running: DELETE it first")
             step_ms = 1000 / run.plan.rate
-            first = _now_ms() - math.ceil(n * step_ms) - run.plan.duration_ms[1] - 1000
+            first = _now_ms() - ended_ago_ms - math.ceil(n * step_ms) - run.plan.duration_ms[1] - 1000
             calls = [self._draw(run, first + round(k * step_ms)) for k in range(n)]
             for call in calls:
                 self._begin(run, call)
