@@ -79,19 +79,24 @@ class PlatformRecordings:
         self.conversations_read = 0
         """How many conversations' metadata this instance has requested (for reports and benches)."""
 
-    async def _trader_of_user(self) -> dict[str, str]:
+    async def _trader_of_user(self) -> tuple[dict[str, str], set[str]]:
+        """(trader id by platform user id, every user id the listing has)."""
         ids = await self.directory.user_ids()
-        return {user_id: self.traders_by_user[email] for email, user_id in ids.items() if email in self.traders_by_user}
+        traders = {
+            user_id: self.traders_by_user[email] for email, user_id in ids.items() if email in self.traders_by_user
+        }
+        return traders, set(ids.values())
 
     async def recordings(self, start: dt.datetime, end: dt.datetime) -> list[Recording]:
         """The recordings of conversations that started in [start, end) and have ended, on a
         trader's agent participant. Read-only."""
         conversations = await recorded_conversations(self.client, start, end)
-        by_user = await self._trader_of_user()
-        if any(self._trader(c, by_user) is None for c in conversations if c.conversation_id not in self._seen):
-            # A user unknown to this pass may be new on the platform: list users once more.
+        by_user, known = await self._trader_of_user()
+        agents = {p.user_id for c in conversations for p in c.participants if p.purpose == "agent" and p.user_id}
+        if agents - known:
+            # An agent the listing does not have is new on the platform: list users once more.
             self.directory.new_pass()
-            by_user = await self._trader_of_user()
+            by_user, known = await self._trader_of_user()
         wanted = [
             (conversation, trader)
             for conversation in conversations
