@@ -71,6 +71,18 @@ demo: $(STAMP)
 	@cd $(DESK) && $(RECON) search 'market_snapshot.commodity=Natural_Gas_Hub' --from $$(date -u +%F) | awk 'NR<=4; {last=$$0} END {print "   ..."; print last}'
 	@cd $(DESK) && $(RECON) search 'market_snapshot.commodity=Natural_Gas_Hub' --format csv -o ../snapshots.csv
 	@cd $(DESK) && $(RECON) evidence verify --heads
+	@echo; echo "== capture verification: an earlier stretch of the floor, 120 calls; the recorder missed some, cut some short, and the switch did not report some"
+	@cd $(DESK) && $(RECON) sandbox floor --queues energy-desk-gas,energy-desk-power,energy-desk-carbon --count 120 --rate 0.2 --missing-rate 0.03 --partial-rate 0.03 --orphan-rate 0.03 --seed 4 --ago 10m
+	@echo; echo "== recon verify --from <yesterday> --to <today>   (every CDR the TradeSense collectors read, against the recordings on Genesys)"
+	@cd $(DESK) && $(RECON) verify --from $$(date -u -d yesterday +%F) --to $$(date -u +%F) > ../capture.txt; code=$$?; \
+	  sed -n '1,12p' ../capture.txt; echo "   ..."; grep -E '^(CRITICAL|MAJOR|MINOR) ' ../capture.txt | cut -c1-150; \
+	  echo "-> exit $$code (3 = calls not recorded, below the 99.9% target)"; test $$code -eq 3
+	@cd $(DESK) && $(RECON) verify --no-poll --from $$(date -u -d yesterday +%F) --to $$(date -u +%F) --format html -o ../capture-verification.html 2>/dev/null || true
+	@cd $(DESK) && $(RECON) verify --no-poll --from $$(date -u -d yesterday +%F) --to $$(date -u +%F) --format markdown -o ../capture-verification.md 2>/dev/null || true
+	@echo; echo "== the reviewer finds the first gap was a test call, and tags it; the next report honours it"
+	@cd $(DESK) && key=$$($(RECON) verify --no-poll --from $$(date -u -d yesterday +%F) --to $$(date -u +%F) --format csv | awk -F, '$$3=="not_recorded" {print $$1; exit}'); \
+	  $(RECON) triage set $$key --tag test-call --note "switch engineer's test call, change CHG-50112" --by compliance.reviewer@acme.example
+	@cd $(DESK) && $(RECON) verify --no-poll --from $$(date -u -d yesterday +%F) --to $$(date -u +%F) | grep -E '^(TOTAL|result)'; true
 	@echo; echo "== a pull request lengthens COMPLIANCE retention to 10y: one-way, needs --allow-one-way"
 	@sed -i 's/defaultRetention: 7y/defaultRetention: 10y/' $(DESK)/archive.yaml
 	@cd $(DESK) && $(RECON) plan --format markdown > ../pr-comment.md; echo "-> PR comment in $(DEMO_OUT)/pr-comment.md"
@@ -82,7 +94,7 @@ demo: $(STAMP)
 	@cd $(DESK) && $(RECON) plan | tail -4; code=$$?; true
 	@cd $(DESK) && $(RECON) plan > /dev/null 2>&1; code=$$?; echo "-> exit $$code (3 = blocked)"; test $$code -eq 3
 	@cd $(DESK) && $(RECON) sandbox down
-	@echo; echo "demo done: SARIF in $(DEMO_OUT)/findings.sarif, plan in $(DEMO_OUT)/plan.md, PR comment in $(DEMO_OUT)/pr-comment.md, drift alert in $(DEMO_OUT)/drift-alert.md, archive gaps in $(DEMO_OUT)/archive-integrity.md, stamped calls in $(DEMO_OUT)/snapshots.csv"
+	@echo; echo "demo done: SARIF in $(DEMO_OUT)/findings.sarif, plan in $(DEMO_OUT)/plan.md, PR comment in $(DEMO_OUT)/pr-comment.md, drift alert in $(DEMO_OUT)/drift-alert.md, archive gaps in $(DEMO_OUT)/archive-integrity.md, stamped calls in $(DEMO_OUT)/snapshots.csv, capture verification in $(DEMO_OUT)/capture-verification.html"
 
 test: lint typecheck layers schemas-check unit
 
