@@ -244,3 +244,19 @@ def test_a_live_gap_is_alerted_within_one_poll_interval_plus_the_grace(
     finally:
         process.kill()
         process.communicate()
+
+
+def test_an_ha_pair_serving_different_cdrs_is_named_in_the_report(recon: Recon, desk: Path) -> None:  # noqa: F811
+    ok(recon("sandbox", "up", cwd=desk))
+    first, last = period()
+    empty = recon("verify", "--from", first, "--to", last, "--format", "json", cwd=desk)  # creates the servers
+    assert empty.returncode == 0, empty.stdout + empty.stderr
+    services = json.loads((desk / ".recon" / "sandbox" / "endpoints.json").read_text())["services"]
+    knobs = f"{services['tradesense']['serversUrl']}/ldn-collector-a/knobs"
+    httpx.put(knobs, json={"haMismatchRate": 0.5, "seed": 3}).raise_for_status()
+    ok(recon("sandbox", "floor", "--queues", QUEUES, "--count", "40", "--rate", "0.2", "--ago", "10m", cwd=desk))
+    result = recon("verify", "--from", first, "--to", last, "--format", "json", cwd=desk)
+    report = json.loads(result.stdout)
+    (source,) = report["sources"]
+    assert source["ok"] is False and source["detail"].startswith("ha_mismatch: "), source
+    assert result.returncode in (2, 3), "an incomplete or misconfigured source is never a clean report"

@@ -4,7 +4,8 @@
                  [--format text|json|csv|markdown|html] [-o FILE] [--var ...]
 
 For the CollectorTopology in the manifests (or `--topology`): polls every collector until its
-TradeSense server has nothing more (CDRs and cursors are kept in `.recon/runtime.db`, so the
+TradeSense server has nothing more (an HA pair's two members are then compared over the
+period: a pair serving different CDRs is a misconfiguration the report names) (CDRs and cursors are kept in `.recon/runtime.db`, so the
 next run resumes; `--no-poll` uses only what is stored), reads the recordings of the traders'
 calls from the target's Genesys org, matches them (reconciler.runtime.verification), applies
 the reviewers' triage tags (`recon triage`) and prints the report: text (default), JSON, CSV
@@ -65,10 +66,23 @@ async def verify_period(
             )
             for collector in collectors:
                 try:
-                    sources.append(await catch_up(collector, alerts))
+                    status = await catch_up(collector, alerts)
+                    if status.ok and len(collector.members) > 1:
+                        # An HA pair must serve the same CDRs: compare the members over the period.
+                        ha = await collector.compare_members(to_ms(start), min(to_ms(end), to_ms(now_utc())))
+                        if ha is not None and not ha.matches:
+                            status = SourceStatus(
+                                collector.name,
+                                False,
+                                0,
+                                f"ha_mismatch: primary {ha.primary} CDRs, secondary {ha.secondary}; "
+                                f"{len(ha.only_primary)} only on primary, {len(ha.only_secondary)} only on "
+                                f"secondary, {len(ha.differing)} differing: check both servers read the same "
+                                "switch and traders",
+                            )
+                    sources.append(status)
                 finally:
                     await collector.close()
-            warnings += [f"{kind}: {detail}" for kind, detail in alerts if kind == "ha_mismatch"]
         else:
             sources = [SourceStatus(c, True, 0, "not polled (--no-poll): stored CDRs") for c in plan.collectors]
         margin = dt.timedelta(milliseconds=plan.margin_ms)
