@@ -260,3 +260,25 @@ def test_an_ha_pair_serving_different_cdrs_is_named_in_the_report(recon: Recon, 
     (source,) = report["sources"]
     assert source["ok"] is False and source["detail"].startswith("ha_mismatch: "), source
     assert result.returncode in (2, 3), "an incomplete or misconfigured source is never a clean report"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("--from", "2026-11-02", "--to", "2026-11-01"), "--to is before --from", id="period-backwards"),
+        pytest.param(("--from", "2026-11-01", "--to", "2026-11-02", "--topology", "nope"), "no CollectorTopology 'nope'",
+                     id="unknown-topology"),
+        pytest.param(("--from", "2026-13-01", "--to", "2026-11-02"), "2026-13-01", id="not-a-day"),
+        pytest.param(("--from", "2026-11-01"), "--to", id="no-end-of-period"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_refused_before_anything_is_read(
+    recon: Recon,
+    desk: Path,  # noqa: F811
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    result = recon("verify", *args, cwd=desk)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stderr, result.stderr
+    assert not (desk / ".recon" / "runtime.db").exists(), "nothing is written on bad input"
