@@ -63,7 +63,7 @@ from reconciler.runtime.alerts import Alert, make_alert
 from reconciler.runtime.evidence import DEFAULT_DB, ChainHead, EvidenceLog, HeadPublisher
 from reconciler.runtime.service import FeedPlan, RuntimeService, loop_stall_monitor
 from reconciler.runtime.snapshot.feedconfig import FeedSettings
-from reconciler.runtime.verification.report import VerificationReport
+from reconciler.runtime.verification.continuous import ContinuousVerifier
 from reconciler.sandbox.process import ensure_running
 
 LOG_FIELDS = ("conversationId", "status", "lag_s", "alert", "detail")
@@ -134,7 +134,8 @@ class RunOutcome:
     stamped: int
     failed: int
     head: ChainHead | None
-    verification: VerificationReport | None
+    verifier: ContinuousVerifier | None
+    """The capture verification that ran (its settled totals, pending calls, alerts)."""
 
 
 def head_publisher(ws: Workspace, evidence: EvidenceLog, options: Options) -> tuple[HeadPublisher | None, Any]:
@@ -172,7 +173,8 @@ async def _run(ws: Workspace, db: Path, options: Options) -> RunOutcome:
         if ws.estate.of_kind("MarketDataFeed") or verification is None:
             outcome = await _stamp(ws, db, options, verification, send)
         else:
-            outcome = RunOutcome(0, 0, None, await _verify_only(verification, options))
+            await _verify_only(verification, options)
+            outcome = RunOutcome(0, 0, None, verification.verifier)
     finally:
         if verification is not None:
             await verification.aclose()
@@ -181,9 +183,10 @@ async def _run(ws: Workspace, db: Path, options: Options) -> RunOutcome:
     return outcome
 
 
-async def _verify_only(verification: Verification, options: Options) -> VerificationReport | None:
+async def _verify_only(verification: Verification, options: Options) -> None:
     if options.once:
-        return await verification.once()
+        await verification.once()
+        return
     stop = asyncio.Event()
     runner = asyncio.create_task(verification.run(stop))
     try:
@@ -195,7 +198,6 @@ async def _verify_only(verification: Verification, options: Options) -> Verifica
     finally:
         stop.set()
         await runner
-    return verification.verifier.last
 
 
 async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verification | None, send: Any) -> RunOutcome:
@@ -223,13 +225,12 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
                 if verification is not None and not options.once
                 else None
             )
-            report = None
             try:
                 if options.once:
                     since = now_utc() - dt.timedelta(milliseconds=options.since.milliseconds)
                     done = await service.stamp_recent(since)
                     if verification is not None:
-                        report = await verification.once()
+                        await verification.once()
                 else:
                     done = await _live(service, options.duration)
             finally:
@@ -240,10 +241,9 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
                     await heads
                 if verifying is not None:
                     await verifying
-                    report = verification.verifier.last if verification is not None else None
             failed = sum(1 for injection in done if injection.status != "attached")
             head = publisher.published[-1] if publisher and publisher.published else None
-            return RunOutcome(len(done), failed, head, report)
+            return RunOutcome(len(done), failed, head, verification.verifier if verification else None)
     finally:
         service.metrics.stop()
         evidence.close()
@@ -350,7 +350,7 @@ def runtime(
     except ReconError as error:
         fail(error)
         return
-    stamped, failed, head, report = outcome.stamped, outcome.failed, outcome.head, outcome.verification
+    stamped, failed, head, verifier = outcome.stamped, outcome.failed, outcome.head, outcome.verifier
     if ws.estate.of_kind("MarketDataFeed"):
         click.echo(
             f"{stamped} call(s) stamped: {stamped - failed} attached, {failed} data_fetch_failed; evidence in {path}"
@@ -358,12 +358,11 @@ def runtime(
     if head is not None:
         click.echo(f"chain head seq {head.seq} ({head.hash[:16]}…) published to the archive bucket")
     gaps = 0
-    if report is not None:
-        gaps = sum(1 for f in report.untriaged if f.severity in ("critical", "major"))
-        counts = report.total.counts
+    if verifier is not None:
+        gaps, totals = len(verifier.alerted), verifier.totals
         click.echo(
-            f"capture verification ({report.topology}): {report.total.calls} call(s) in the window, "
-            f"{counts.get('verified', 0)} verified, {counts.get('not_recorded', 0)} not recorded, "
-            f"{counts.get('partial', 0)} partial, {counts.get('pending', 0)} pending; {gaps} gap(s) alerted"
+            f"capture verification ({verifier.plan.name}): {sum(totals.values()) + verifier.pending} call(s) checked, "
+            f"{totals['verified']} verified, {totals['not_recorded']} not recorded, {totals['partial']} partial, "
+            f"{totals['exempt']} exempt, {verifier.pending} pending; {gaps} gap(s) alerted"
         )
     sys.exit(EXIT_CHANGES if failed or gaps else EXIT_OK)

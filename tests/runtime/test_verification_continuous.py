@@ -235,13 +235,32 @@ def test_a_gap_alerts_once_after_the_grace(rig: Rig) -> None:
     assert rig.verifier.checks == 3
 
 
-def test_the_window_asked_of_the_platform_and_forgotten(rig: Rig) -> None:
-    check(rig)
+def test_the_platform_is_asked_only_about_the_open_calls(rig: Rig) -> None:
+    """The window starts at the earliest call still open; settled calls (and a window with none
+    open) cost no platform request, and a settled call's recording cannot pair again."""
     lookback = GRACE_MS + 2 * 3600_000
     margin = PLAN.margin_ms
+    check(rig)
+    assert rig.platform.calls == [], "no open call: the platform is not asked"
+    setup(rig, [cdr("c1"), cdr("c2", trader="T-2")], [rec("r1")], {})
+    check(rig)
     ((start, end),) = rig.platform.calls
-    assert (to_ms(start), to_ms(end)) == (GRACE_OVER - lookback - margin, GRACE_OVER + margin)
-    assert [to_ms(m) for m in rig.platform.forgotten] == [GRACE_OVER - lookback - margin]
+    assert (to_ms(start), to_ms(end)) == (T0 - margin, GRACE_OVER + margin)
+    assert summary(rig.alerts) == [("capture_gap", "critical", "not_recorded:c2")]
+    assert set(rig.verifier.settled) == {"c1", "c2"} and set(rig.verifier.claimed) == {"r1"}
+    assert rig.verifier.totals == {"verified": 1, "not_recorded": 1}
+    check(rig)
+    assert len(rig.platform.calls) == 1, "both calls settled: not asked again"
+    assert [to_ms(m) for m in rig.platform.forgotten][-1] == GRACE_OVER - lookback - margin
+
+
+def test_a_recording_of_a_settled_call_does_not_hide_a_later_gap(rig: Rig) -> None:
+    setup(rig, [cdr("c1")], [rec("r1")], {})
+    check(rig)
+    # c2 of the same trader started 1 s before c1 and is reported later, with no recording of its own.
+    setup(rig, [cdr("c1"), cdr("c2", start_ms=T0 - 1_000)], [rec("r1")], {})
+    check(rig)
+    assert summary(rig.alerts) == [("capture_gap", "critical", "not_recorded:c2")]
 
 
 def test_run_checks_until_stopped_by_the_alert(rig: Rig) -> None:
@@ -272,6 +291,7 @@ def test_run_checks_until_stopped_by_the_alert(rig: Rig) -> None:
 )
 def test_run_stops_after_the_check_that_sets_stop(rig: Rig, fail_first: int, checks: int) -> None:
     rig.platform.fail_first = fail_first
+    setup(rig, [cdr("open", start_ms=GRACE_OVER - 10_000)], [], {})  # within its grace: asked every check
     calls_wanted = 3
 
     async def scenario() -> None:

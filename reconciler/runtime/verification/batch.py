@@ -138,6 +138,34 @@ def build_report(
 ) -> VerificationReport:
     """The report of the CDRs that started in `period` ([start_ms, end_ms)); `labels` are the
     period's first and last day as the user gave them."""
+    report, _ = build_report_and_pairs(
+        plan,
+        cdrs,
+        recordings,
+        period=period,
+        now_ms=now_ms,
+        triage=triage,
+        sources=sources,
+        labels=labels,
+        warnings=warnings,
+    )
+    return report
+
+
+def build_report_and_pairs(
+    plan: TopologyPlan,
+    cdrs: Sequence[Cdr],
+    recordings: Sequence[Recording],
+    *,
+    period: tuple[int, int],
+    now_ms: int,
+    triage: Mapping[str, Triage],
+    sources: Sequence[SourceStatus],
+    labels: tuple[str, str],
+    warnings: Sequence[str] = (),
+) -> tuple[VerificationReport, list[tuple[str, str]]]:
+    """`build_report`, and the verified (cdr_id, recording_id) pairs (the report lists findings
+    only; the continuous verifier needs the pairs to settle calls)."""
     start_ms, end_ms = period
     in_period = [c for c in cdrs if start_ms <= c.start_ms < end_ms and c.collector in plan.collectors]
     skew = estimate_skew(in_period, recordings, window_ms=SKEW_ALLOWANCE_MS)
@@ -178,7 +206,7 @@ def build_report(
         for desk in plan.desks.get(trader, (UNASSIGNED,)):
             desks.setdefault(desk, Counter()).update(counts)
     counted = {c.collector: sum(1 for x in in_period if x.collector == c.collector) for c in sources}
-    return VerificationReport(
+    report = VerificationReport(
         topology=plan.name,
         switch=plan.switch,
         period_from=labels[0],
@@ -199,6 +227,7 @@ def build_report(
         skew_ms={c: ms for c, ms in sorted(skew.items()) if ms},
         warnings=tuple(warnings),
     )
+    return report, list(result.verified_pairs())
 
 
 def reported_start(finding: Finding) -> int:
