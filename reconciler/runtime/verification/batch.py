@@ -21,7 +21,6 @@ Called by: reconciler.cli.verify_commands, reconciler.runtime.verification.conti
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +29,16 @@ from reconciler.manifest.kinds.runtime import CollectorTopologySpec
 from reconciler.runtime.verification.collector import Collector, PollResult
 from reconciler.runtime.verification.compliance import UNASSIGNED, compliance
 from reconciler.runtime.verification.matcher import Finding, match
-from reconciler.runtime.verification.model import SEVERITY, Cdr, Exemption, Recording, Tolerances, Verdict, to_ms
+from reconciler.runtime.verification.model import (
+    SEVERITY,
+    Cdr,
+    Exemption,
+    Recording,
+    Tolerances,
+    Verdict,
+    iso_ms,
+    to_ms,
+)
 from reconciler.runtime.verification.report import (
     TRIAGED,
     Figures,
@@ -113,10 +121,6 @@ async def catch_up(collector: Collector, alerts: Sequence[tuple[str, str]]) -> S
         return SourceStatus(collector.name, False, 0, f"still more after {MAX_POLLS} polls; run again")
     reasons = "; ".join(f"{kind}: {detail}" for kind, detail in alerts[seen:]) or "no member could be polled"
     return SourceStatus(collector.name, False, 0, f"{reasons} (the CDRs stored so far are used)")
-
-
-def _iso(epoch_ms: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _figures(name: str, counts: Mapping[str, int], target: float) -> Figures:
@@ -211,7 +215,7 @@ def build_report_and_pairs(
         switch=plan.switch,
         period_from=labels[0],
         period_to=labels[1],
-        generated_at=_iso(now_ms),
+        generated_at=iso_ms(now_ms),
         target=plan.target,
         tolerances={
             "start_ms": plan.tolerances.start_ms,
@@ -252,7 +256,7 @@ def _finding(plan: TopologyPlan, finding: Finding, triage: Triage | None) -> Rep
         cdr_id=cdr.cdr_id if cdr is not None else None,
         recording_id=rec.recording_id if rec is not None else None,
         conversation_id=rec.conversation_id if rec is not None else None,
-        start=_iso(reported_start(finding)),
+        start=iso_ms(reported_start(finding)),
         duration_ms=duration,
         detail=finding.detail,
         triage=None

@@ -36,7 +36,7 @@ from reconciler.runtime.alerts import Alert
 from reconciler.runtime.verification.batch import TopologyPlan, build_report_and_pairs
 from reconciler.runtime.verification.collector import Collector
 from reconciler.runtime.verification.cursor_store import CursorStore
-from reconciler.runtime.verification.model import Verdict, from_ms
+from reconciler.runtime.verification.model import Verdict, from_ms, iso_ms
 from reconciler.runtime.verification.platform import PlatformRecordings
 from reconciler.runtime.verification.report import SourceStatus, VerificationReport
 from reconciler.runtime.verification.triage import Triage
@@ -46,10 +46,6 @@ ALERTED_SEVERITIES = ("critical", "major")
 DEFAULT_EXTRA_LOOKBACK_MS = 2 * 3600_000
 FINAL = frozenset({"not_recorded", "partial", "exempt"})
 """Finding verdicts that settle a call (with verified); pending ones are checked again."""
-
-
-def _iso(epoch_ms: int) -> str:
-    return from_ms(epoch_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ContinuousVerifier:
@@ -128,7 +124,7 @@ class ContinuousVerifier:
             now_ms=now,
             triage=self.triage(),
             sources=sources,
-            labels=(_iso(first), _iso(now)),
+            labels=(iso_ms(first), iso_ms(now)),
         )
         starts = {c.cdr_id: c.start_ms for c in open_cdrs}
         for cdr_id, recording_id in pairs:
@@ -162,7 +158,7 @@ class ContinuousVerifier:
                         "detail": finding.detail,
                         "triage": f"recon triage set {finding.key} --tag TAG --note TEXT",
                     },
-                    at=_iso(now),
+                    at=iso_ms(now),
                     key=finding.key,
                 )
             )

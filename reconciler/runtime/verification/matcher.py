@@ -42,7 +42,7 @@ from reconciler.runtime.verification.model import (
     Recording,
     Tolerances,
     Verdict,
-    from_ms,
+    iso_ms,
 )
 
 _DURATION = attrgetter("duration_ms")
@@ -169,12 +169,12 @@ def match(
         if cover is not None:
             verdict, detail = Verdict.EXEMPT, f"exempt: {cover.reason}"
         elif now_ms < (until := c_start[ci] + cdr.duration_ms + grace):
-            verdict, detail = Verdict.PENDING, f"no recording yet; grace ends {_iso(until)}"
+            verdict, detail = Verdict.PENDING, f"no recording yet; grace ends {iso_ms(until)}"
         else:
             verdict = Verdict.NOT_RECORDED
             detail = (
                 f"no recording of trader {cdr.trader_id} (turret {cdr.turret}, line {cdr.line}) started "
-                f"within {tolerances.start_ms} ms of {_iso(c_start[ci])} (recorder clock)"
+                f"within {tolerances.start_ms} ms of {iso_ms(c_start[ci])} (recorder clock)"
             )
         findings.append(Finding(verdict, SEVERITY[verdict], cdr, None, detail))
         tally(verdict, cdr.trader_id, cdr.collector)
@@ -187,7 +187,7 @@ def match(
             pending_recordings.append(rec.recording_id)
             tally(Verdict.PENDING, rec.trader_id, None)
             continue
-        detail = f"no CDR of trader {rec.trader_id} started within {tolerances.start_ms} ms of {_iso(rec.start_ms)}"
+        detail = f"no CDR of trader {rec.trader_id} started within {tolerances.start_ms} ms of {iso_ms(rec.start_ms)}"
         verdict = Verdict.RECORDED_WITHOUT_CDR
         findings.append(Finding(verdict, SEVERITY[verdict], None, rec, detail))
         tally(verdict, rec.trader_id, None)
@@ -324,7 +324,3 @@ def _bump(counters: dict[str, Counter[Verdict]], name: str, verdict: Verdict) ->
     if counter is None:
         counter = counters[name] = Counter()
     counter[verdict] += 1
-
-
-def _iso(epoch_ms: int) -> str:
-    return from_ms(epoch_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -129,3 +129,9 @@ def to_ms(moment: dt.datetime) -> int:
 
 def from_ms(epoch_ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """ISO-8601 UTC with milliseconds and Z (e.g. 2026-11-21T09:00:00.000Z): how reports,
+    findings and alerts show an epoch-ms time."""
+    return from_ms(epoch_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
