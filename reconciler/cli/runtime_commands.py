@@ -42,7 +42,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,12 +187,15 @@ async def _verify_only(verification: Verification, options: Options) -> None:
     if options.once:
         await verification.once()
         return
+    await run_for(verification.run, options.duration)
+
+
+async def run_for(run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], duration: Duration | None) -> None:
+    """`run(stop)` until it returns or `duration` has passed (then `stop` is set and it is awaited)."""
     stop = asyncio.Event()
-    runner = asyncio.create_task(verification.run(stop))
+    runner = asyncio.create_task(run(stop))
     try:
-        await asyncio.wait_for(
-            asyncio.shield(runner), None if options.duration is None else options.duration.milliseconds / 1000
-        )
+        await asyncio.wait_for(asyncio.shield(runner), None if duration is None else duration.milliseconds / 1000)
     except TimeoutError:
         pass
     finally:
@@ -268,20 +271,13 @@ async def _live(service: RuntimeService, duration: Duration | None) -> list[Any]
         tasks.add(task)
         task.add_done_callback(finished)
 
-    stop = asyncio.Event()
-
     def ready(channels: Any) -> None:
         logging.getLogger("reconciler.runtime").info("intake ready", extra={"detail": {"channels": list(channels)}})
 
     intake = EventIntake(service.client, sorted(service.queue_ids.values()), sink, on_ready=ready)
-    runner = asyncio.create_task(intake.run(stop))
     try:
-        await asyncio.wait_for(asyncio.shield(runner), None if duration is None else duration.milliseconds / 1000)
-    except TimeoutError:
-        pass
+        await run_for(intake.run, duration)
     finally:
-        stop.set()
-        await runner
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
     return done
