@@ -265,6 +265,31 @@ def test_coalescing_window(window: float | None, fetches: int) -> None:
     assert len(feed.requests) == fetches
 
 
+@pytest.mark.parametrize(
+    ("window_ms", "later_ms", "fetches"),
+    [(10, 8, 1), (10, 12, 2), (1, 2, 2), (50, 40, 1)],
+    ids=["default-10ms-joins-a-call-8ms-later", "default-10ms-not-12ms-later", "1ms-not-2ms-later", "50ms-joins-40ms"],
+)
+def test_the_manifest_window_reaches_the_fetcher(window_ms: int, later_ms: int, fetches: int) -> None:
+    """open_fetcher (what the runtime uses) takes the window from the feed's coalesceWindowMs."""
+    feed = Feed()
+    clock = Clock()
+    settings = FeedSettings("fx", "generic-rest", URL, (EURUSD, GAS), coalesce_window_s=window_ms / 1000)
+    fetch = open_fetcher(settings, {}.__getitem__, transport=httpx.MockTransport(feed), clock=clock)
+
+    async def scenario() -> list[FetchResult]:
+        feed.gate, feed.entered = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(fetch.fetch())
+        await feed.entered.wait()
+        clock.now += later_ms / 1000
+        second = asyncio.create_task(fetch.fetch())
+        feed.gate.set()
+        return [await first, await second]
+
+    assert all(r.ok for r in run(fetch, scenario))
+    assert len(feed.requests) == fetches
+
+
 def test_a_cancelled_caller_does_not_cancel_the_shared_fetch() -> None:
     feed = Feed()
     fetch = fetcher(feed)

@@ -518,6 +518,7 @@ def test_settings_from_the_manifest_spec(tmp_path: Path) -> None:
     )
     got = FeedSettings.from_spec("fx", spec, base_dir=tmp_path)
     assert got.timeout_s == 0.15
+    assert got.coalesce_window_s == 0.010  # the manifest default
     assert got.breaker_threshold == 5
     assert got.breaker_reset_s == 30.0
     assert got.instruments == (InstrumentRef("EUR/USD", "mid", "eurusd_spot"),)

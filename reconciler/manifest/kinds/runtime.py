@@ -86,6 +86,10 @@ class MarketDataFeedSpec(Spec):
     """Feed credentials, as secret references."""
     timeoutMs: int = Field(default=200, ge=1, le=60_000)
     """Hard timeout of one fetch in milliseconds; calls are never held up longer."""
+    coalesceWindowMs: int = Field(default=10, ge=1, le=1000)
+    """Calls that start within this many milliseconds of a fetch in flight for the same
+    instruments share it: one feed request serves every call of a busy moment. The snapshot's
+    timestamp_utc is the feed's, so how old the prices were stays visible."""
     breaker: Breaker | None = None
     """Circuit breaker; a feed without one is a compliance finding."""
     instruments: list[Instrument] = Field(min_length=1)

@@ -94,6 +94,8 @@ class FeedSettings:
     url: str
     instruments: InstrumentKey
     timeout_s: float = 0.2
+    coalesce_window_s: float = 0.010
+    """Calls starting within this long of a fetch in flight share it (manifest coalesceWindowMs)."""
     tls: TlsSettings | None = None
     token: str | None = field(default=None, repr=False)
     client_id: str | None = None
@@ -118,6 +120,7 @@ class FeedSettings:
             url=spec.url,
             instruments=tuple(InstrumentRef(i.symbol, i.field, i.as_) for i in spec.instruments),
             timeout_s=spec.timeoutMs / 1000,
+            coalesce_window_s=spec.coalesceWindowMs / 1000,
             tls=tls,
             token=credentials.token if credentials else None,
             client_id=credentials.clientId if credentials else None,

@@ -10,12 +10,13 @@ records as `{"market_snapshot": null, "status": "data_fetch_failed"}` (`FetchRes
 - Circuit breaker: while it is open a call fails at once ("breaker open") with no I/O and no
   task; in half-open one fetch is the probe and the others fail fast.
 - Coalescing (single flight): a call joins a fetch already in flight for the same feed and the
-  same instrument set if that fetch started at most `coalesce_window` seconds ago (default
-  1 ms: calls that start in the same tick share one request, and nobody gets prices fetched
-  long before their call started); `coalesce_window=None` joins any fetch in flight. Joining
-  never waits for a batch to form. All waiters get the same outcome (each its own copy of the
-  snapshot); a failure is returned to all of them. The shared fetch runs as its own task, so a
-  waiter that is cancelled does not cancel it for the others.
+  same instrument set if that fetch started at most `coalesce_window` seconds ago (the
+  manifest's `coalesceWindowMs`, default 10 ms: at 1,000 call starts a second one feed request
+  serves about ten calls, and nobody gets prices fetched more than the window before their
+  call started); `coalesce_window=None` joins any fetch in flight. Joining never waits for a
+  batch to form. All waiters get the same outcome (each its own copy of the snapshot); a
+  failure is returned to all of them. The shared fetch runs as its own task, so a waiter that
+  is cancelled does not cancel it for the others.
 
 Time: the coalescing window and `latency_s` use `clock` (injectable); the timeouts use the event
 loop's clock, as asyncio does.
@@ -54,8 +55,9 @@ from reconciler.runtime.snapshot.feeds import FeedAdapter, build_adapter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COALESCE_WINDOW = 0.001
-"""Seconds after a fetch starts during which other calls for the same instruments join it."""
+DEFAULT_COALESCE_WINDOW = 0.010
+"""Seconds after a fetch starts during which other calls for the same instruments join it
+(the manifest's coalesceWindowMs default)."""
 WAITER_GRACE_S = 0.005
 """How long past the hard timeout a waiter keeps waiting for the shared fetch to report."""
 
@@ -236,7 +238,6 @@ def open_fetcher(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.monotonic,
-    coalesce_window: float | None = DEFAULT_COALESCE_WINDOW,
 ) -> SnapshotFetcher:
     """Adapter, breaker and fetcher for one feed, as the manifest configures it (startup only:
     raises `FeedConfigError` for an unusable configuration)."""
@@ -248,4 +249,4 @@ def open_fetcher(
         log.warning(
             "market-data feed %s has no circuit breaker: a failing feed is retried on every call", settings.name
         )
-    return SnapshotFetcher(settings, adapter, breaker, clock, coalesce_window=coalesce_window)
+    return SnapshotFetcher(settings, adapter, breaker, clock, coalesce_window=settings.coalesce_window_s)
