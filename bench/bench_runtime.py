@@ -62,7 +62,7 @@ from reconciler.engine.workspace import open_workspace  # noqa: E402
 from reconciler.providers.genesys.client import GenesysClient  # noqa: E402
 from reconciler.providers.genesys.regions import Endpoints  # noqa: E402
 from reconciler.runtime.evidence import EvidenceLog  # noqa: E402
-from reconciler.runtime.service import RuntimeService  # noqa: E402
+from reconciler.runtime.service import RuntimeService, freeze_startup_heap  # noqa: E402
 from reconciler.runtime.snapshot.injector import CallStart  # noqa: E402
 from reconciler.sandbox.process import down, ensure_running  # noqa: E402
 
@@ -130,6 +130,8 @@ async def drive(
     tasks: set[asyncio.Task[Any]] = set()
     total = int(rate * seconds)
 
+    alive: list[CallStart] = []  # keeps every call object alive, so id(call) is unique in the run
+
     async def one(call: CallStart) -> None:
         results.append(await stamp(call))
         finished[id(call)] = time.perf_counter()
@@ -143,6 +145,7 @@ async def drive(
             call = CallStart(
                 template.conversation_id, template.queue_id, template.participant_id, dt.datetime.now(dt.UTC)
             )
+            alive.append(call)
             launched[id(call)] = time.perf_counter()
             task = asyncio.create_task(one(call))
             tasks.add(task)
@@ -202,6 +205,7 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
         assert service.injector is not None
         service.injector.attacher = MemoryPlatform()
         print("platform writes: in memory (--platform memory): the runtime's own capacity, without the org")
+    freeze_startup_heap()  # as recon runtime does once the service has started
     ready: dict[int, float] = {}
     timed_fetches(service, ready)
     stall = Stall()

@@ -61,7 +61,7 @@ from reconciler.manifest.kinds.runtime import MarketDataFeedSpec
 from reconciler.manifest.project import SANDBOX
 from reconciler.runtime.alerts import Alert, make_alert
 from reconciler.runtime.evidence import DEFAULT_DB, ChainHead, EvidenceLog, HeadPublisher
-from reconciler.runtime.service import FeedPlan, RuntimeService, loop_stall_monitor
+from reconciler.runtime.service import FeedPlan, RuntimeService, freeze_startup_heap, loop_stall_monitor
 from reconciler.runtime.snapshot.feedconfig import FeedSettings
 from reconciler.runtime.verification.continuous import ContinuousVerifier
 from reconciler.sandbox.process import ensure_running
@@ -219,6 +219,7 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
     stop_verify = asyncio.Event()
     try:
         async with service:
+            freeze_startup_heap()
             if options.metrics_port is not None:
                 note(f"metrics on {service.metrics.serve(options.metrics_port)}")
             stall = loop_stall_monitor(service.metrics)()
@@ -232,10 +233,12 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
                 if options.once:
                     since = now_utc() - dt.timedelta(milliseconds=options.since.milliseconds)
                     done = await service.stamp_recent(since)
+                    stamped = len(done)
+                    failed = sum(1 for injection in done if injection.status != "attached")
                     if verification is not None:
                         await verification.once()
                 else:
-                    done = await _live(service, options.duration)
+                    stamped, failed = await _live(service, options.duration)
             finally:
                 stall.cancel()
                 stop_heads.set()
@@ -244,9 +247,8 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
                     await heads
                 if verifying is not None:
                     await verifying
-            failed = sum(1 for injection in done if injection.status != "attached")
             head = publisher.published[-1] if publisher and publisher.published else None
-            return RunOutcome(len(done), failed, head, verification.verifier if verification else None)
+            return RunOutcome(stamped, failed, head, verification.verifier if verification else None)
     finally:
         service.metrics.stop()
         evidence.close()
@@ -255,16 +257,19 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
             await aws.aclose()
 
 
-async def _live(service: RuntimeService, duration: Duration | None) -> list[Any]:
+async def _live(service: RuntimeService, duration: Duration | None) -> tuple[int, int]:
+    """Run the event intake for `duration` (None: until stopped); (calls stamped, of which
+    failed). Only counts are kept: a service that runs for weeks holds no per-call result."""
     from reconciler.runtime.intake import EventIntake  # noqa: PLC0415 (the live path only)
 
-    done: list[Any] = []
+    counts = {"stamped": 0, "failed": 0}
     tasks: set[asyncio.Task[Any]] = set()
 
     def finished(task: asyncio.Task[Any]) -> None:
         tasks.discard(task)
         if not task.cancelled() and task.exception() is None and task.result() is not None:
-            done.append(task.result())
+            counts["stamped"] += 1
+            counts["failed"] += task.result().status != "attached"
 
     def sink(call: Any) -> None:  # each call is its own task: none waits on another
         task = asyncio.get_running_loop().create_task(service.stamp(call))
@@ -280,7 +285,7 @@ async def _live(service: RuntimeService, duration: Duration | None) -> list[Any]
     finally:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-    return done
+    return counts["stamped"], counts["failed"]
 
 
 @cli.command("runtime")
