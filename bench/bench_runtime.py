@@ -61,6 +61,7 @@ from reconciler.cli.targets import resolve_reference  # noqa: E402
 from reconciler.engine.workspace import open_workspace  # noqa: E402
 from reconciler.providers.genesys.client import GenesysClient  # noqa: E402
 from reconciler.providers.genesys.regions import Endpoints  # noqa: E402
+from reconciler.providers.genesys.transport import PooledSender  # noqa: E402
 from reconciler.runtime.evidence import EvidenceLog  # noqa: E402
 from reconciler.runtime.service import RuntimeService, freeze_startup_heap  # noqa: E402
 from reconciler.runtime.snapshot.injector import CallStart  # noqa: E402
@@ -183,6 +184,7 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
         running.client_secret,
         rate_per_minute=10_000_000,
         burst=100_000,
+        sender=PooledSender(),  # as recon runtime builds its client
     )
     started = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     for offset in range(0, POOL, 5000):

@@ -37,7 +37,7 @@ from reconciler.engine.workspace import Workspace
 from reconciler.errors import UsageError
 from reconciler.manifest.project import SANDBOX, AwsTarget, GenesysTarget, Project
 from reconciler.providers.base import ProviderSet
-from reconciler.providers.genesys.client import GenesysClient
+from reconciler.providers.genesys.client import GenesysClient, Sender
 from reconciler.providers.genesys.provider import GENESYS_KINDS, genesys_providers
 from reconciler.providers.genesys.regions import Endpoints, endpoints
 from reconciler.sandbox.process import ensure_running
@@ -93,13 +93,15 @@ def providers_for(project: Project, root: Path) -> ProviderSet:
     return providers
 
 
-def genesys_client(project: Project, root: Path) -> tuple[GenesysClient, str]:
+def genesys_client(project: Project, root: Path, *, sender: Sender | None = None) -> tuple[GenesysClient, str]:
     """(a client for the target's Genesys org, its OAuth client id): the sandbox's (started
-    on demand) or a named target's genesys: section. UsageError when the target has none."""
+    on demand) or a named target's genesys: section. UsageError when the target has none.
+    `sender`: the HTTP engine for API requests (default httpx; the runtime passes a
+    `transport.PooledSender`)."""
     if project.target == SANDBOX:
         running = ensure_running(sandbox_dir(root))
         endpoints = Endpoints(login_base=running.login_url, api_base=running.genesys_url)
-        return GenesysClient(endpoints, running.client_id, running.client_secret), running.client_id
+        return GenesysClient(endpoints, running.client_id, running.client_secret, sender=sender), running.client_id
     target = project.targets.get(project.target)
     if target is None or target.genesys is None:
         raise UsageError(
@@ -110,7 +112,7 @@ def genesys_client(project: Project, root: Path) -> tuple[GenesysClient, str]:
     client_id = resolve_reference(settings.clientId, root, "clientId")
     secret = resolve_reference(settings.clientSecret, root, "clientSecret")
     return GenesysClient(
-        genesys_endpoints(settings), client_id, secret, rate_per_minute=settings.ratePerMinute
+        genesys_endpoints(settings), client_id, secret, rate_per_minute=settings.ratePerMinute, sender=sender
     ), client_id
 
 

@@ -24,7 +24,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -54,6 +54,33 @@ BACKOFF_CAP = 30.0
 USER_AGENT = "recon (recording compliance as code)"
 
 
+class Reply(Protocol):
+    """What the request loop reads of a response (httpx.Response is one)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    def json(self) -> Any: ...
+
+
+class Sender(Protocol):
+    """Another HTTP engine for API requests (`transport.PooledSender`): sends one request and
+    returns its complete reply; raises httpx.TransportError subclasses for connection
+    problems. No retries, auth or throttling of its own: the request loop does those."""
+
+    async def send(
+        self, method: str, url: str, *, params: Params | None, json: Any, headers: Mapping[str, str]
+    ) -> Reply: ...
+
+    async def aclose(self) -> None: ...
+
+
 class GenesysClient:
     """Async client for one Genesys Cloud org. Use `async with` or call `aclose()`."""
 
@@ -64,6 +91,7 @@ class GenesysClient:
         client_secret: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        sender: Sender | None = None,
         rate_per_minute: float = 300,
         burst: int = DEFAULT_BURST,
         max_retries: int = 5,
@@ -83,6 +111,8 @@ class GenesysClient:
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
+        self._sender = sender
+        """API requests go here when set (token fetches always use httpx: a few an hour)."""
         self._auth = TokenSource(
             endpoints.login_base, ClientCredentials(client_id, client_secret), self._http, clock=clock
         )
@@ -112,6 +142,8 @@ class GenesysClient:
     async def aclose(self) -> None:
         """Close the connection pool. Safe to call twice."""
         await self._http.aclose()
+        if self._sender is not None:
+            await self._sender.aclose()
 
     # -- verbs -------------------------------------------------------------------------
 
@@ -151,9 +183,12 @@ class GenesysClient:
                 continue
             self._api_requests += 1
             try:
-                response = await self._http.request(
-                    method, url, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
-                )
+                headers = {"Authorization": f"Bearer {token}"}
+                response: Reply
+                if self._sender is not None:
+                    response = await self._sender.send(method, url, params=params, json=json, headers=headers)
+                else:
+                    response = await self._http.request(method, url, params=params, json=json, headers=headers)
             except httpx.TransportError as exc:
                 if attempt >= self.max_retries:
                     raise ServerError(
@@ -191,7 +226,7 @@ class GenesysClient:
         await self._sleep(delay)
 
     @staticmethod
-    def _retry_after(response: httpx.Response) -> float:
+    def _retry_after(response: Reply) -> float:
         header = response.headers.get("Retry-After")
         if header is not None:
             try:
@@ -201,7 +236,7 @@ class GenesysClient:
         return RETRY_AFTER_DEFAULT
 
     @staticmethod
-    def _decode(response: httpx.Response, endpoint: str) -> Any:
+    def _decode(response: Reply, endpoint: str) -> Any:
         if response.status_code == 204 or not response.content.strip():
             return None
         try:
