@@ -34,7 +34,8 @@ import hashlib
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +61,7 @@ __all__ = [
     "GENESIS",
     "Break",
     "ChainHead",
+    "Entry",
     "EvidenceLog",
     "EvidenceRecord",
     "HeadPublisher",
@@ -139,61 +141,34 @@ class EvidenceLog:
 
         `document`: the canonical JSON whose SHA-256 is `snapshot_sha256` (ValueError when it
         is not), kept for search with `call_started` (default: the record's time)."""
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-        for name, digest in (("snapshot_sha256", snapshot_sha256), ("audio_sha256", audio_sha256)):
-            if digest is not None and not _HEX64.fullmatch(digest):
-                raise ValueError(f"{name} must be 64 lowercase hex characters, not {digest!r}")
-        recorded_at = utc_text(at or dt.datetime.now(dt.UTC))
-        if document is not None and hashlib.sha256(document).hexdigest() != snapshot_sha256:
-            raise ValueError("document is not what snapshot_sha256 is the digest of")
+        entry = Entry(conversation_id, recording_id, snapshot_sha256, audio_sha256, status, at, document, call_started)
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[Entry]) -> list[EvidenceRecord]:
+        """Append `entries` in order, in one transaction (all or none), chained as if appended
+        one by one. The runtime's group commit (evidence_batch) uses this: one commit for
+        every record that arrived while the previous commit ran. ValueError (nothing written)
+        for an entry `append` would refuse."""
+        checked = [(entry, utc_text(entry.at or dt.datetime.now(dt.UTC))) for entry in entries]
+        for entry, _ in checked:
+            _check(entry)
+        stored: list[EvidenceRecord] = []
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 last = db.execute("SELECT seq, hash FROM evidence ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev_hash = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
-                content: dict[str, Any] = {
-                    "seq": seq,
-                    "conversation_id": conversation_id,
-                    "recording_id": recording_id,
-                    "snapshot_sha256": snapshot_sha256,
-                    "audio_sha256": audio_sha256,
-                    "status": status,
-                    "recorded_at": recorded_at,
-                }
-                digest = chain_hash(prev_hash, content)
-                db.execute(
-                    f"INSERT INTO evidence ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        seq,
-                        conversation_id,
-                        recording_id,
-                        snapshot_sha256,
-                        audio_sha256,
-                        status,
-                        recorded_at,
-                        prev_hash,
-                        digest,
-                    ),
-                )
-                if document is not None:
-                    db.execute(
-                        "INSERT INTO documents (seq, conversation_id, call_started, document) VALUES (?, ?, ?, ?)",
-                        (
-                            seq,
-                            conversation_id,
-                            utc_text(call_started) if call_started else recorded_at,
-                            document.decode(),
-                        ),
-                    )
+                seq, prev_hash = (0, GENESIS) if last is None else (int(last[0]), str(last[1]))
+                for entry, recorded_at in checked:
+                    seq += 1
+                    record = _insert(db, entry, seq, prev_hash, recorded_at)
+                    prev_hash = record.hash
+                    stored.append(record)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        return EvidenceRecord(
-            seq, conversation_id, recording_id, snapshot_sha256, audio_sha256, status, recorded_at, prev_hash, digest
-        )
+        return stored
 
     def head(self) -> tuple[int, str]:
         """(seq, hash) of the last record; (0, GENESIS) when the log is empty."""
@@ -248,6 +223,77 @@ class EvidenceLog:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record to append (what `EvidenceLog.append` takes): the log adds seq, time and chain."""
+
+    conversation_id: str
+    recording_id: str
+    snapshot_sha256: str
+    audio_sha256: str | None = None
+    status: str = "attached"
+    at: dt.datetime | None = None
+    document: bytes | None = None
+    call_started: dt.datetime | None = None
+
+
+def _check(entry: Entry) -> None:
+    if entry.status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {entry.status!r}")
+    for name, digest in (("snapshot_sha256", entry.snapshot_sha256), ("audio_sha256", entry.audio_sha256)):
+        if digest is not None and not _HEX64.fullmatch(digest):
+            raise ValueError(f"{name} must be 64 lowercase hex characters, not {digest!r}")
+    if entry.document is not None and hashlib.sha256(entry.document).hexdigest() != entry.snapshot_sha256:
+        raise ValueError("document is not what snapshot_sha256 is the digest of")
+
+
+def _insert(db: sqlite3.Connection, entry: Entry, seq: int, prev_hash: str, recorded_at: str) -> EvidenceRecord:
+    """Insert one record (and its document) after `prev_hash`, inside the caller's transaction."""
+    record = EvidenceRecord(
+        seq,
+        entry.conversation_id,
+        entry.recording_id,
+        entry.snapshot_sha256,
+        entry.audio_sha256,
+        entry.status,
+        recorded_at,
+        prev_hash,
+        chain_hash(
+            prev_hash,
+            {
+                "seq": seq,
+                "conversation_id": entry.conversation_id,
+                "recording_id": entry.recording_id,
+                "snapshot_sha256": entry.snapshot_sha256,
+                "audio_sha256": entry.audio_sha256,
+                "status": entry.status,
+                "recorded_at": recorded_at,
+            },
+        ),
+    )
+    db.execute(
+        f"INSERT INTO evidence ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.seq,
+            record.conversation_id,
+            record.recording_id,
+            record.snapshot_sha256,
+            record.audio_sha256,
+            record.status,
+            record.recorded_at,
+            record.prev_hash,
+            record.hash,
+        ),
+    )
+    if entry.document is not None:
+        started = utc_text(entry.call_started) if entry.call_started else recorded_at
+        db.execute(
+            "INSERT INTO documents (seq, conversation_id, call_started, document) VALUES (?, ?, ?, ?)",
+            (seq, entry.conversation_id, started, entry.document.decode()),
+        )
+    return record
 
 
 def read_records(path: str | Path, *, last: int | None = None) -> list[EvidenceRecord]:

@@ -19,7 +19,8 @@ never waits on it):
    on any failure `market_snapshot` = "null" and status "data_fetch_failed", and an alert;
 4. the evidence log gets one record: conversation, recording, SHA-256 of the canonical JSON
    of `{"market_snapshot": ..., "status": ...}` (what was attached), status; that JSON itself
-   is kept beside the record for `recon search`.
+   is kept beside the record for `recon search`. Records of calls that finish while a commit
+   runs share the next one (reconciler.runtime.evidence_batch).
 
 Genesys participant data is text, so the snapshot is attached as its canonical JSON string
 (`evidence_chain.canonical_json`): the digest in the evidence log is of exactly that text.
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import hashlib
 import logging
 from collections import Counter
@@ -41,7 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from reconciler.runtime.evidence import EvidenceLog
+from reconciler.runtime.evidence import Entry, EvidenceLog
+from reconciler.runtime.evidence_batch import BatchedAppender
 from reconciler.runtime.evidence_chain import canonical_json
 from reconciler.runtime.snapshot.feedconfig import FeedSettings, Snapshot
 from reconciler.runtime.snapshot.fetcher import SnapshotFetcher
@@ -124,6 +125,8 @@ class SnapshotInjector:
         self.feeds_by_queue = feeds_by_queue
         self.attacher = attacher
         self.evidence = evidence
+        self._appender = BatchedAppender(evidence) if evidence is not None else None
+        """Group commit: records that arrive while a commit runs share the next one."""
         self.alert = alert
         self.recording_wait_s = recording_wait_s
         self.counters = InjectorCounters()
@@ -156,19 +159,11 @@ class SnapshotInjector:
         except Exception as error:  # the platform refused: still evidence, and an alert
             reason, status = f"attach failed: {error}", FAILED
             attachment = {"market_snapshot": None, "status": FAILED}
-        if self.evidence is not None:
+        if self._appender is not None:
             document = canonical_json(attachment)
-            await asyncio.to_thread(
-                functools.partial(
-                    self.evidence.append,
-                    call.conversation_id,
-                    recording or "",
-                    hashlib.sha256(document).hexdigest(),
-                    None,
-                    status,
-                    document=document,
-                    call_started=call.started,
-                )
+            digest = hashlib.sha256(document).hexdigest()
+            await self._appender.append(
+                Entry(call.conversation_id, recording or "", digest, None, status, None, document, call.started)
             )
         if status == FAILED:
             self.counters.failed += 1
