@@ -10,6 +10,10 @@ the shared rate limiter (`TokenBucket`), then carries a cached OAuth bearer toke
 - 401: drop the token, fetch a new one and retry once; a second 401 is AuthenticationError;
 - 403, 404, 501 and other 4xx: the mapped error at once (see `errors.py`), no retry.
 
+API requests go through httpx, or through a `Sender` when one is given (the runtime's
+`transport.PooledSender`, aiohttp: a fifth of the CPU per request); token fetches always use
+httpx. The loop above is the same for both.
+
 `paginate` walks `{entities, pageNumber, pageCount, nextUri}` pages; `paginate_cursor` walks
 cursor-paged endpoints. `requests` counts every HTTP request sent, token fetches included
 (`token_requests` counts those alone), for --verbose output and benchmarks.
