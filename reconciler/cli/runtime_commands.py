@@ -59,7 +59,6 @@ from reconciler.engine.workspace import Workspace, open_workspace
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.manifest.kinds.runtime import MarketDataFeedSpec
 from reconciler.manifest.project import SANDBOX
-from reconciler.providers.genesys.transport import PooledSender
 from reconciler.runtime.alerts import Alert, make_alert
 from reconciler.runtime.evidence import DEFAULT_DB, ChainHead, EvidenceLog, HeadPublisher
 from reconciler.runtime.service import FeedPlan, RuntimeService, freeze_startup_heap, loop_stall_monitor
@@ -206,6 +205,8 @@ async def run_for(run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], dur
 
 async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verification | None, send: Any) -> RunOutcome:
     plans = feed_plans(ws)
+    from reconciler.providers.genesys.transport import PooledSender  # noqa: PLC0415 (aiohttp: slow to import)
+
     client, _ = genesys_client(ws.project, ws.root, sender=PooledSender())
     evidence = EvidenceLog(db)
     publisher, aws = head_publisher(ws, evidence, options)
