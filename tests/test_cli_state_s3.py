@@ -260,7 +260,7 @@ def test_the_sandbox_target_keeps_s3_state_in_the_sandboxs_own_s3(tmp_path: Path
 
 
 def test_two_concurrent_applies_one_proceeds_the_other_waits_then_names_it(desk: Project, genesys_url: str) -> None:
-    """Two real `recon apply` processes: the platform is slowed (500 ms per Genesys request)
+    """Two real `recon apply` processes: the platform is slowed (2 s per Genesys request)
     so the first holds the S3 lock for seconds; the second starts once the lock object exists,
     waits its --lock-timeout and fails naming the first's pid; the first completes."""
     token = httpx.post(
@@ -269,7 +269,7 @@ def test_two_concurrent_applies_one_proceeds_the_other_waits_then_names_it(desk:
         auth=("recon-sandbox", "sandbox-secret"),
     ).json()["access_token"]
     httpx.put(
-        f"{genesys_url}/api/v2/sandbox/faults", json={"latencyMs": 500}, headers={"Authorization": f"Bearer {token}"}
+        f"{genesys_url}/api/v2/sandbox/faults", json={"latencyMs": 2000}, headers={"Authorization": f"Bearer {token}"}
     ).raise_for_status()
     first = subprocess.Popen(
         [*_recon_command(), "apply", "--auto-approve"],
