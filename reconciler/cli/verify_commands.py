@@ -36,7 +36,7 @@ from reconciler.cli.targets import genesys_client
 from reconciler.engine.workspace import Workspace, open_workspace
 from reconciler.errors import ReconError, UsageError
 from reconciler.runtime.sqlite_store import DEFAULT_DB
-from reconciler.runtime.verification.batch import TopologyPlan, build_report, catch_up
+from reconciler.runtime.verification.batch import TopologyPlan, build_report_and_pairs, catch_up
 from reconciler.runtime.verification.collector import collectors_from_spec
 from reconciler.runtime.verification.cursor_store import CursorStore
 from reconciler.runtime.verification.model import to_ms
@@ -104,7 +104,7 @@ async def verify_period(
             "the period ends within the late-recording grace: calls without a recording yet are pending; "
             "run again after the grace for the final figures"
         )
-    return build_report(
+    report, _ = build_report_and_pairs(
         plan,
         cdrs,
         recordings,
@@ -115,6 +115,7 @@ async def verify_period(
         labels=(period[0].isoformat(), period[1].isoformat()),
         warnings=warnings,
     )
+    return report
 
 
 @cli.command("verify")

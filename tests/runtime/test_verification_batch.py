@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.manifest.kinds.runtime import CollectorTopologySpec
 from reconciler.runtime.verification import batch
-from reconciler.runtime.verification.batch import TopologyPlan, build_report, catch_up
+from reconciler.runtime.verification.batch import TopologyPlan, build_report_and_pairs, catch_up
 from reconciler.runtime.verification.collector import Collector, PollResult
 from reconciler.runtime.verification.model import Cdr, Exemption, Recording, Tolerances, to_ms
 from reconciler.runtime.verification.report import EXIT_FAIL, EXIT_OK, EXIT_REVIEW, SourceStatus, VerificationReport
@@ -108,7 +108,7 @@ def report(
     triage: Mapping[str, Triage] | None = None,
     sources: Sequence[SourceStatus] = OK_SOURCES,
 ) -> VerificationReport:
-    return build_report(
+    report, _ = build_report_and_pairs(
         PLAN,
         cdrs,
         recordings,
@@ -118,6 +118,7 @@ def report(
         sources=sources,
         labels=LABELS,
     )
+    return report
 
 
 def counts_of(rep: VerificationReport, group: str, name: str) -> dict[str, int]:

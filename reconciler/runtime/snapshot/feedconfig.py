@@ -85,6 +85,11 @@ class TlsSettings:
     ca: Path | None = None
 
 
+DEFAULT_COALESCE_WINDOW = 0.010
+"""Seconds after a fetch starts during which other calls for the same instruments join it
+(the manifest's coalesceWindowMs default)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FeedSettings:
     """One feed, as the runtime uses it. Secret fields hold references, never values."""
@@ -94,7 +99,7 @@ class FeedSettings:
     url: str
     instruments: InstrumentKey
     timeout_s: float = 0.2
-    coalesce_window_s: float = 0.010
+    coalesce_window_s: float = DEFAULT_COALESCE_WINDOW
     """Calls starting within this long of a fetch in flight share it (manifest coalesceWindowMs)."""
     tls: TlsSettings | None = None
     token: str | None = field(default=None, repr=False)

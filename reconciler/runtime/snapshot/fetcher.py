@@ -44,6 +44,7 @@ import httpx
 
 from reconciler.runtime.snapshot.breaker import CircuitBreaker, Permit
 from reconciler.runtime.snapshot.feedconfig import (
+    DEFAULT_COALESCE_WINDOW,
     FeedError,
     FeedSettings,
     InstrumentKey,
@@ -55,9 +56,6 @@ from reconciler.runtime.snapshot.feeds import FeedAdapter, build_adapter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COALESCE_WINDOW = 0.010
-"""Seconds after a fetch starts during which other calls for the same instruments join it
-(the manifest's coalesceWindowMs default)."""
 WAITER_GRACE_S = 0.005
 """How long past the hard timeout a waiter keeps waiting for the shared fetch to report."""
 

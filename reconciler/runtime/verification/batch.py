@@ -6,7 +6,7 @@
   a trader no Queue lists is on the desk `(unassigned)`, so nothing silently drops out.
 - `catch_up`: poll each collector until its server has nothing more (bounded), and say per
   collector whether its CDRs are complete.
-- `build_report`: match the period's CDRs against the recordings, estimate clock skew per
+- `build_report_and_pairs`: match the period's CDRs against the recordings, estimate clock skew per
   collector, apply the reviewers' triage tags (false positive, test call and maintenance
   window take a finding out of compliance; missing recording and missing CDR confirm it) and
   sum the figures per trader, desk, collector and overall into a `VerificationReport`. Pure.
@@ -128,34 +128,6 @@ def _figures(name: str, counts: Mapping[str, int], target: float) -> Figures:
     return Figures(name, dict(sorted(counts.items())), compliance(by_verdict), target)
 
 
-def build_report(
-    plan: TopologyPlan,
-    cdrs: Sequence[Cdr],
-    recordings: Sequence[Recording],
-    *,
-    period: tuple[int, int],
-    now_ms: int,
-    triage: Mapping[str, Triage],
-    sources: Sequence[SourceStatus],
-    labels: tuple[str, str],
-    warnings: Sequence[str] = (),
-) -> VerificationReport:
-    """The report of the CDRs that started in `period` ([start_ms, end_ms)); `labels` are the
-    period's first and last day as the user gave them."""
-    report, _ = build_report_and_pairs(
-        plan,
-        cdrs,
-        recordings,
-        period=period,
-        now_ms=now_ms,
-        triage=triage,
-        sources=sources,
-        labels=labels,
-        warnings=warnings,
-    )
-    return report
-
-
 def build_report_and_pairs(
     plan: TopologyPlan,
     cdrs: Sequence[Cdr],
@@ -168,8 +140,10 @@ def build_report_and_pairs(
     labels: tuple[str, str],
     warnings: Sequence[str] = (),
 ) -> tuple[VerificationReport, list[tuple[str, str]]]:
-    """`build_report`, and the verified (cdr_id, recording_id) pairs (the report lists findings
-    only; the continuous verifier needs the pairs to settle calls)."""
+    """The report of the CDRs that started in `period` ([start_ms, end_ms)), and the verified
+    (cdr_id, recording_id) pairs (the report lists findings only; the continuous verifier
+    needs the pairs to settle calls). `labels` are the period's first and last day as the user
+    gave them."""
     start_ms, end_ms = period
     in_period = [c for c in cdrs if start_ms <= c.start_ms < end_ms and c.collector in plan.collectors]
     skew = estimate_skew(in_period, recordings, window_ms=SKEW_ALLOWANCE_MS)
