@@ -67,6 +67,7 @@ from reconciler.providers.genesys.regions import Endpoints  # noqa: E402
 from reconciler.providers.genesys.transport import PooledSender  # noqa: E402
 from reconciler.runtime.evidence import EvidenceLog  # noqa: E402
 from reconciler.runtime.service import RuntimeService, freeze_startup_heap  # noqa: E402
+from reconciler.runtime.snapshot.attach_worker import ProcessAttacher  # noqa: E402
 from reconciler.runtime.snapshot.injector import CallStart  # noqa: E402
 from reconciler.sandbox.process import down, ensure_running  # noqa: E402
 
@@ -218,7 +219,10 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
         )
     evidence = EvidenceLog(work / "runtime.db")
     resolve = lambda ref: resolve_reference(ref, ws.root, "credentials")  # noqa: E731 (as recon runtime does)
-    service = RuntimeService(client, feed_plans(ws), evidence, resolve, lambda kind, detail: None)
+    attacher = ProcessAttacher(client.settings()) if args.platform == "sandbox" else None
+    if attacher is not None:
+        await attacher.start()  # as recon runtime does: platform writes in their own process
+    service = RuntimeService(client, feed_plans(ws), evidence, resolve, lambda kind, detail: None, attacher=attacher)
     await service.start()
     pool = await service.recent_calls(started - dt.timedelta(minutes=1), dt.datetime.now(dt.UTC))
     print(f"sandbox daemon pid {running.pid}; {len(pool)} recorded calls in the pool; feed latency {FEED_MS} ms")
@@ -304,6 +308,8 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
           f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")  # fmt: skip
     stall.stop()
     await service.aclose()
+    if attacher is not None:
+        await attacher.aclose()
     evidence.close()
     await client.aclose()
 

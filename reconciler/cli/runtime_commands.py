@@ -62,6 +62,7 @@ from reconciler.manifest.project import SANDBOX
 from reconciler.runtime.alerts import Alert, make_alert
 from reconciler.runtime.evidence import DEFAULT_DB, ChainHead, EvidenceLog, HeadPublisher
 from reconciler.runtime.service import FeedPlan, RuntimeService, freeze_startup_heap, loop_stall_monitor
+from reconciler.runtime.snapshot.attach_worker import ProcessAttacher
 from reconciler.runtime.snapshot.feedconfig import FeedSettings
 from reconciler.runtime.verification.continuous import ContinuousVerifier
 from reconciler.sandbox.process import ensure_running
@@ -127,6 +128,7 @@ class Options:
     heads_bucket: str | None
     verify: bool = True
     alert_webhook: str | None = None
+    platform_writer: str = "process"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +210,7 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
     from reconciler.providers.genesys.transport import PooledSender  # noqa: PLC0415 (aiohttp: slow to import)
 
     client, _ = genesys_client(ws.project, ws.root, sender=PooledSender())
+    attacher = ProcessAttacher(client.settings()) if options.platform_writer == "process" and plans else None
     evidence = EvidenceLog(db)
     publisher, aws = head_publisher(ws, evidence, options)
     service = RuntimeService(
@@ -216,10 +219,13 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
         evidence,
         lambda ref: resolve_reference(ref, ws.root, "credentials"),
         lambda kind, detail: send(make_alert(kind, detail)),
+        attacher=attacher,
     )
     stop_heads = asyncio.Event()
     stop_verify = asyncio.Event()
     try:
+        if attacher is not None:
+            await attacher.start()
         async with service:
             freeze_startup_heap()
             if options.metrics_port is not None:
@@ -253,6 +259,8 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
             return RunOutcome(stamped, failed, head, verification.verifier if verification else None)
     finally:
         service.metrics.stop()
+        if attacher is not None:
+            await attacher.aclose()
         evidence.close()
         await client.aclose()
         if aws is not None:
@@ -320,6 +328,14 @@ async def _live(service: RuntimeService, duration: Duration | None) -> tuple[int
     default=None,
     help="Post alerts (Slack-compatible JSON) to this webhook; a reference keeps the URL out of shell history.",
 )
+@click.option(
+    "--platform-writer",
+    type=click.Choice(["process", "inline"]),
+    default="process",
+    show_default=True,
+    help="Where the Genesys writes run: a child process (the snapshot path never waits behind them), "
+    "or this process's event loop (one core, or where starting a process is not allowed).",
+)
 @with_vars
 def runtime(
     paths: tuple[str, ...],
@@ -332,6 +348,7 @@ def runtime(
     heads_bucket: str | None,
     verify: bool,
     alert_webhook: str | None,
+    platform_writer: str,
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
 ) -> None:
@@ -348,7 +365,9 @@ def runtime(
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
         path = Path(db) if db else ws.root / DEFAULT_DB
         path.parent.mkdir(parents=True, exist_ok=True)
-        options = Options(once, since_d, duration_d, metrics_port, heads, heads_bucket, verify, alert_webhook)
+        options = Options(
+            once, since_d, duration_d, metrics_port, heads, heads_bucket, verify, alert_webhook, platform_writer
+        )
         outcome = run_async(_run(ws, path, options))
     except ReconError as error:
         fail(error)

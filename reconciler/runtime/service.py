@@ -3,7 +3,8 @@
 Built from the MarketDataFeed manifests and the target:
 
 - one `SnapshotFetcher` per feed (adapter, breaker, coalescing) and a `SnapshotInjector` over
-  the target's Genesys org (`GenesysAttacher`) and the evidence log (default `.recon/runtime.db`);
+  the target's Genesys org (`GenesysAttacher`, or the `ProcessAttacher` it is given: platform
+  writes in their own process) and the evidence log (default `.recon/runtime.db`);
 - `stamp_recent(since)`: the calls that started on covered queues since `since` (analytics
   details query, paged) and are not in the evidence log yet are stamped — the `--once` mode,
   and what a restart or a gap needs;
@@ -33,7 +34,7 @@ from reconciler.runtime.metrics import RuntimeMetrics
 from reconciler.runtime.snapshot.feedconfig import FeedSettings, Resolve
 from reconciler.runtime.snapshot.fetcher import SnapshotFetcher, open_fetcher
 from reconciler.runtime.snapshot.genesys_attach import GenesysAttacher
-from reconciler.runtime.snapshot.injector import CallStart, Feed, Injection, SnapshotInjector
+from reconciler.runtime.snapshot.injector import Attacher, CallStart, Feed, Injection, SnapshotInjector
 
 log = logging.getLogger("reconciler.runtime")
 
@@ -66,6 +67,9 @@ class RuntimeService:
     injector: SnapshotInjector | None = None
     fetchers: dict[str, SnapshotFetcher] = field(default_factory=dict)
     queue_ids: dict[str, str] = field(default_factory=dict)
+    attacher: Attacher | None = None
+    """Where platform writes go: default a `GenesysAttacher` over `client` on this loop;
+    `recon runtime` passes a `ProcessAttacher` (attach_worker: the writes in their own process)."""
 
     async def start(self) -> None:
         """Resolve queue names to ids (one paged list) and open the feeds. Raises ReconError
@@ -84,7 +88,8 @@ class RuntimeService:
             for queue in plan.queues:
                 if queue in self.queue_ids:
                     by_queue.setdefault(self.queue_ids[queue], []).append(Feed(plan.settings, fetcher))
-        self.injector = SnapshotInjector(by_queue, GenesysAttacher(self.client), self.evidence, self._alert)
+        attacher = self.attacher or GenesysAttacher(self.client)
+        self.injector = SnapshotInjector(by_queue, attacher, self.evidence, self._alert)
         self.metrics.watch(self.injector, self.fetchers)
 
     def _alert(self, kind: str, detail: Mapping[str, Any]) -> None:

@@ -37,6 +37,7 @@ Called by: reconciler.sandbox.genesys_server. Imports only the stdlib and reconc
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import uuid
@@ -52,7 +53,9 @@ CONVERSATION_DIMENSIONS = ("conversationId", "originatingDirection")
 Facts = dict[str, set[str]]
 
 
+@functools.lru_cache(maxsize=65536)
 def sub_id(conversation_id: str, part: str) -> str:
+    """A stable id for a part of a call (participant, segment), derived from the call's id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{conversation_id}:{part}"))
 
 

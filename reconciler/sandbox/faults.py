@@ -5,7 +5,7 @@ Knobs (settable in process with GenesysSandbox.set_faults, or over HTTP with
 
     | knob (JSON name) | Python name      | effect                                                         |
     |------------------|------------------|----------------------------------------------------------------|
-    | latencyMs        | latency_ms       | sleep before answering every request (control endpoints excepted) |
+    | latencyMs        | latency_ms       | delay every answer by this (control endpoints excepted)         |
     | rate429          | rate_429         | probability of 429 too.many.requests.retry.after + Retry-After |
     | rate5xx          | rate_5xx         | probability of 503 service.unavailable                         |
     | denyPermissions  | deny_permissions | endpoints needing one of these answer 403 missing.permissions  |

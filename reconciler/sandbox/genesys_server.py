@@ -76,10 +76,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -96,7 +95,8 @@ from reconciler.sandbox.tradesense import TradeSenseSandbox
 from reconciler.sandbox.transport import LoopbackService, Response, json_response
 from reconciler.sandbox.wire import ApiError, JsonObj, bad_request, not_found, require_object
 
-HEALTH = "/api/v2/sandbox/health"
+SANDBOX_PREFIX = "/api/v2/sandbox/"
+HEALTH = SANDBOX_PREFIX + "health"
 
 
 @dataclass(frozen=True)
@@ -416,12 +416,29 @@ class GenesysSandbox(LoopbackService):
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         found = next(((m, route) for route in self._routes if (m := route.pattern.match(path))), None)
         control = found is not None and found[1].control
+        latency_s = 0.0
         if not control:
             with self._lock:
                 self._counts[found[1].key if found else path] += 1
             latency_s = self.faults.latency_s()
-            if latency_s > 0:
-                time.sleep(latency_s)
+        response = self._answer(method, path, query, headers, raw_body, found)
+        return replace(response, delay_s=latency_s) if latency_s > 0 else response
+
+    def runs_on_loop(self, method: str, path: str) -> bool:
+        """The API answers on the server's loop (in-memory work); the sandbox's own control
+        endpoints (export to S3, the floor, reset) in a worker thread."""
+        return not path.startswith(SANDBOX_PREFIX)
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        raw_body: bytes,
+        found: tuple[re.Match[str], Route] | None,
+    ) -> Response:
+        control = found is not None and found[1].control
         try:
             if path == "/oauth/token":
                 return self.auth.token(method, headers, raw_body)

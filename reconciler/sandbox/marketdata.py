@@ -51,9 +51,9 @@ garbage, PII, and which garbage/PII variant. Outcomes, first that applies:
                    card number, an e-mail, a US SSN or a UK NI number (item i gets kind k+i):
                    generic data[S]["traderNote"], bloomberg fieldData["TRADER_NOTE"],
                    refinitiv an extra "TRADER_NOTE" column
-  latencyMs        sleep before answering: fixed, or log-normal with the given median and 99th
-                   percentile (sigma = ln(p99/p50) / 2.326); the handler thread sleeps, other
-                   requests are served meanwhile (one thread per connection)
+  latencyMs        delay the answer: fixed, or log-normal with the given median and 99th
+                   percentile (sigma = ln(p99/p50) / 2.326); the transport waits before sending
+                   and serves other requests meanwhile (transport.py)
 
 An injected answer carries `X-Sandbox-Injected: failure | status0-error | garbage:<kind> | pii:<kind>`.
 
@@ -70,13 +70,14 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from reconciler.sandbox.marketdata_knobs import Knobs, MarketDataError
 from reconciler.sandbox.marketdata_payloads import PII_KINDS, garbage, is_unknown, pii_note, price
-from reconciler.sandbox.transport import LoopbackService, Response, Server, json_response
+from reconciler.sandbox.transport import LoopbackService, Response, json_response
 from reconciler.sandbox.wire import iso
 
 TEST_TOKEN = "sandbox-marketdata-token"
@@ -113,10 +114,6 @@ def _name_list(body: dict[str, Any], key: str) -> list[str]:
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
         raise MarketDataError(400, "bad_request", f"{key} must be a non-empty list of strings")
     return names
-
-
-class _Server(Server):
-    request_queue_size = 1024  # the listen backlog: hundreds of clients may connect at once
 
 
 class MarketDataSandbox(LoopbackService):
@@ -158,8 +155,12 @@ class MarketDataSandbox(LoopbackService):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    server_class = _Server
     thread_name = "marketdata-sandbox"
+    backlog = 1024  # hundreds of clients may connect at once
+
+    def runs_on_loop(self, method: str, path: str) -> bool:
+        """Every answer is in-memory work (the latency knob is a delay, not a sleep)."""
+        return True
 
     def dialect_urls(self) -> dict[str, str]:
         url = self.base_url
@@ -364,8 +365,6 @@ class MarketDataSandbox(LoopbackService):
 
     def _serve(self, dialect: str, payload: dict[str, Any]) -> Response:
         draw = self.knobs.draw()
-        if draw.latency_ms > 0:
-            time.sleep(draw.latency_ms / 1000)
         outcome, injected = "ok", ""
         response: Response | None = None
         if draw.failure:
@@ -386,9 +385,10 @@ class MarketDataSandbox(LoopbackService):
         with self._lock:
             self._outcomes[outcome] += 1
             self._latencies.append(draw.latency_ms)
+        delay_s = draw.latency_ms / 1000
         if response is None:
-            return json_response(200, payload)
-        return Response(response.status, response.body, {**response.headers, "X-Sandbox-Injected": injected})
+            return replace(json_response(200, payload), delay_s=delay_s)
+        return Response(response.status, response.body, {**response.headers, "X-Sandbox-Injected": injected}, delay_s)
 
 
 def _with_pii(dialect: str, payload: dict[str, Any], offset: int) -> dict[str, Any]:

@@ -321,7 +321,14 @@ class SandboxStore:
         """One conversation (a copy) with its participants' attributes; ApiError 404 if unknown."""
         with self.lock:
             found = self._conversation(conversation_id)
-            return {**copy.deepcopy(found), "attributes": copy.deepcopy(self._attributes().get(conversation_id, {}))}
+            attributes = self._attributes().get(conversation_id, {})
+            # Stored calls are flat JSON (fields, a list of flat participant dicts): copying two
+            # levels is a full copy, at a tenth of deepcopy's cost on the runtime's hot path.
+            return {
+                **found,
+                "participants": [dict(p) for p in found.get("participants", [])],
+                "attributes": {pid: dict(values) for pid, values in attributes.items()},
+            }
 
     def set_attributes(self, conversation_id: str, participant_id: str, attributes: dict[str, str]) -> None:
         """Merge participant attributes; kept in memory until the next save or `flush`

@@ -28,6 +28,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -85,6 +86,21 @@ class Sender(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """What builds an equivalent client in another process (the runtime's platform writer,
+    reconciler.runtime.snapshot.attach_worker). Holds the client secret: never log or store it."""
+
+    login_base: str
+    api_base: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    rate_per_minute: float = 300
+    burst: int = DEFAULT_BURST
+    max_retries: int = 5
+    timeout: float = 30.0
+
+
 class GenesysClient:
     """Async client for one Genesys Cloud org. Use `async with` or call `aclose()`."""
 
@@ -121,12 +137,40 @@ class GenesysClient:
             endpoints.login_base, ClientCredentials(client_id, client_secret), self._http, clock=clock
         )
         self.limiter = TokenBucket(rate_per_minute, burst, clock=clock, sleep=sleep)
+        self._settings = ClientSettings(
+            endpoints.login_base,
+            endpoints.api_base,
+            client_id,
+            client_secret,
+            rate_per_minute,
+            burst,
+            max_retries,
+            timeout,
+        )
         self._api_requests = 0
         self.retries = 0
         """How many requests were repeated after a 429, 5xx, transport error or 401."""
 
     def __repr__(self) -> str:
         return f"GenesysClient(api_base={self.endpoints.api_base!r}, client_id={self._auth.client_id!r})"
+
+    @classmethod
+    def from_settings(cls, settings: ClientSettings, *, sender: Sender | None = None) -> GenesysClient:
+        """A client like the one `settings()` was read from (its own token, pool and limiter)."""
+        return cls(
+            Endpoints(settings.login_base, settings.api_base),
+            settings.client_id,
+            settings.client_secret,
+            sender=sender,
+            rate_per_minute=settings.rate_per_minute,
+            burst=settings.burst,
+            max_retries=settings.max_retries,
+            timeout=settings.timeout,
+        )
+
+    def settings(self) -> ClientSettings:
+        """How this client was built (the secret included: see ClientSettings)."""
+        return self._settings
 
     @property
     def requests(self) -> int:
