@@ -4,7 +4,8 @@ What it measures (issue 6). The sandbox daemon (`recon sandbox up` in a temporar
 energy-desk example) runs in its own process: the Genesys org (recordings, participant
 attributes) and the market-data server, whose latency knob is set to 20 ms. This process
 runs the runtime exactly as `recon runtime` builds it (`feed_plans`, `RuntimeService`, the
-evidence log in a temporary folder), except that the Genesys client's own rate limiter is
+evidence log in a temporary folder, the platform writes in a `ProcessAttacher` child, the
+event loop from `reconciler.runtime.eventloop`: uvloop), except that the Genesys client's own rate limiter is
 raised (a live org's API limit is the target's `ratePerMinute`; the default 300/min is the
 plan/apply budget). Call starts are handed to `service.stamp` as their own tasks on a steady
 schedule, as the event intake does; each call is timed from its start (task launch) to
@@ -16,8 +17,10 @@ the feed answers later than its 20 ms knob, and the snapshot figure includes tha
 
 - rate sweep  each rate runs SWEEP_S seconds; `kept_up` when every call was stamped within
               1 s after the schedule ended and no call failed. `sustained` is the highest
-              rate that kept up; p50/p99 snapshot-ready are reported at that rate (target
-              p99 ≤ feed latency + 10 ms);
+              rate that kept up. p50/p99 snapshot-ready (target p99 ≤ feed latency + 10 ms)
+              and the stall are judged at 1,000/s, the target rate: the worst of the runs at
+              that rate (repeat it in --rates to see the spread); without a 1,000/s run, at
+              the sustained rate;
 - stall       the worst lateness of a 5 ms periodic wake-up during the run (event-loop stall);
 - feed down   the feed's failureRate knob = 1: fetches made before the breaker opened, then
               the cost per call of the fallback while it is open (the snapshot step of the
@@ -65,6 +68,7 @@ from reconciler.engine.workspace import open_workspace  # noqa: E402
 from reconciler.providers.genesys.client import GenesysClient  # noqa: E402
 from reconciler.providers.genesys.regions import Endpoints  # noqa: E402
 from reconciler.providers.genesys.transport import PooledSender  # noqa: E402
+from reconciler.runtime import eventloop  # noqa: E402
 from reconciler.runtime.evidence import EvidenceLog  # noqa: E402
 from reconciler.runtime.service import RuntimeService, freeze_startup_heap  # noqa: E402
 from reconciler.runtime.snapshot.attach_worker import ProcessAttacher  # noqa: E402
@@ -75,6 +79,8 @@ FEED_MS = 20
 SWEEP_S = 5.0
 POOL = 5000
 SOAK_RATE = 1000
+TARGET_RATE = 1000
+"""The rate the latency and stall targets are judged at (issue 6: at least 1,000 calls/s)."""
 RECON = [sys.executable, "-m", "reconciler"]
 
 
@@ -239,6 +245,8 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
     stall.start()
 
     sustained, best, best_feed = 0, (float("nan"), float("nan")), float("nan")
+    at_target: list[tuple[float, float, float, float]] = []
+    worst_stall = 0.0
     print(f"\n{'rate/s':>7} {'calls':>6} {'done/s':>7} {'failed':>6} {'fetches':>7} {'feed p99':>8} {'snap p50':>9} "
           f"{'snap p99':>9} {'attach p50':>10} {'attach p99':>10} {'drain s':>7} {'stall ms':>8}")  # fmt: skip
     for rate in args.rates:
@@ -258,7 +266,13 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
               f"{pct(attach, 0.5):>10.1f} {pct(attach, 0.99):>10.1f} {drain:>7.2f} {stall.worst * 1000:>8.1f}")  # fmt: skip
         if kept_up and rate > sustained:
             sustained, best, best_feed = rate, (p50, p99), pct(feed_ms, 0.99)
-    worst_stall = stall.worst * 1000
+        if rate == TARGET_RATE:
+            at_target.append((p50, p99, pct(feed_ms, 0.99), stall.worst * 1000))
+        worst_stall = max(worst_stall, stall.worst * 1000)
+    if at_target:  # the latency targets are judged at 1,000/s: the worst of the runs at that rate
+        worst = max(at_target, key=lambda run: run[1])
+        best, best_feed = (worst[0], worst[1]), worst[2]
+        worst_stall = max(run[3] for run in at_target)
 
     # Feed down: the breaker opens after the manifest's failureThreshold failed fetches.
     httpx.put(knobs, json={"latencyMs": FEED_MS, "failureRate": 1.0}).raise_for_status()
@@ -352,4 +366,4 @@ if __name__ == "__main__":
         help="Where attachments are written: the sandbox org over HTTP, or memory (the runtime alone).",
     )
     parser.add_argument("--soak", type=float, default=600.0, help="Seconds of the memory soak (default 600).")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    sys.exit(eventloop.run(main(parser.parse_args())))  # as recon runtime runs

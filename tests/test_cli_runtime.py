@@ -62,6 +62,22 @@ def test_recent_calls_are_stamped_once_and_evidenced(recon: Recon, desk: Path) -
     assert "intact" in verified.stdout
 
 
+@pytest.mark.parametrize("writer", ["inline", "process"], ids=["writes-on-the-loop", "writes-in-a-child-process"])
+def test_either_platform_writer_stamps_the_calls(recon: Recon, desk: Path, writer: str) -> None:
+    org, made = calls_just_now(recon, desk, 2)
+    result = ok(recon("runtime", "--once", "--since", "10m", "--platform-writer", writer, cwd=desk))
+    assert "2 call(s) stamped: 2 attached" in result.stdout
+    assert all(attributes(org, conversation)["market_snapshot_status"] == "attached" for conversation in made)
+    assert "s3cret" not in result.stderr
+
+
+def test_an_unknown_platform_writer_is_a_usage_error(recon: Recon, desk: Path) -> None:
+    result = recon("runtime", "--once", "--platform-writer", "thread", cwd=desk)
+    assert result.returncode == 1
+    assert "'thread' is not one of 'process', 'inline'" in result.stderr
+    assert not (desk / ".recon" / "runtime.db").exists(), "nothing was started or written"
+
+
 def test_a_failing_feed_records_data_fetch_failed_and_exits_2(recon: Recon, desk: Path) -> None:
     org, made = calls_just_now(recon, desk, 2)
     services = json.loads((desk / ".recon" / "sandbox" / "endpoints.json").read_text())["services"]

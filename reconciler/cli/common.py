@@ -95,12 +95,15 @@ def write_output(path: str, text: str, what: str) -> None:
 _RUNNERS: list[asyncio.Runner] = []
 
 
-def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+def run_async(
+    coroutine: Coroutine[Any, Any, T], *, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+) -> T:
     """Run `coroutine` on the command's one event loop.
 
     A command may plan, ask, apply and close in separate steps; providers hold connection
-    pools and locks bound to the loop they first ran on, so every step must share it."""
+    pools and locks bound to the loop they first ran on, so every step must share it.
+    `loop_factory` makes that loop when the command's first step runs (`recon runtime`: uvloop)."""
     if not _RUNNERS:
-        _RUNNERS.append(asyncio.Runner())
+        _RUNNERS.append(asyncio.Runner(loop_factory=loop_factory))
         atexit.register(_RUNNERS[0].close)
     return _RUNNERS[0].run(coroutine)

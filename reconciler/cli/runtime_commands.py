@@ -60,6 +60,7 @@ from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.manifest.kinds.runtime import MarketDataFeedSpec
 from reconciler.manifest.project import SANDBOX
 from reconciler.runtime.alerts import Alert, make_alert
+from reconciler.runtime.eventloop import loop_factory
 from reconciler.runtime.evidence import DEFAULT_DB, ChainHead, EvidenceLog, HeadPublisher
 from reconciler.runtime.service import FeedPlan, RuntimeService, freeze_startup_heap, loop_stall_monitor
 from reconciler.runtime.snapshot.attach_worker import ProcessAttacher
@@ -368,7 +369,7 @@ def runtime(
         options = Options(
             once, since_d, duration_d, metrics_port, heads, heads_bucket, verify, alert_webhook, platform_writer
         )
-        outcome = run_async(_run(ws, path, options))
+        outcome = run_async(_run(ws, path, options), loop_factory=loop_factory())
     except ReconError as error:
         fail(error)
         return

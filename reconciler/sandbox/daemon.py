@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +204,9 @@ def serve(options: ServeOptions) -> int:
         lock.close()
         return EXIT_FOLDER_TAKEN
 
+    # Each service's event loop runs in its own thread: a thread waiting for the interpreter
+    # gets it within 1 ms (default 5), so a busy Genesys org does not hold the feed's answers.
+    sys.setswitchinterval(0.001)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -41,6 +41,7 @@ from typing import Any
 
 from reconciler.providers.genesys.client import ClientSettings, GenesysClient
 from reconciler.providers.genesys.errors import GenesysError
+from reconciler.runtime import eventloop
 from reconciler.runtime.snapshot.genesys_attach import GenesysAttacher
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ def main() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonLines())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    asyncio.run(_serve())
+    eventloop.run(_serve())
 
 
 if __name__ == "__main__":
