@@ -150,6 +150,7 @@ class LoopServer:
                     body = json.dumps({"error": "bad_request", "message": str(error)}).encode()
                     writer.write(self._encode(Response(error.status, body, {}), "GET", keep_alive=False))
                     await writer.drain()
+                    await _linger(reader)
                     return
                 if request is None:
                     return
@@ -254,6 +255,15 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             raise _BadRequest(413, "the request body is too large")
         chunks.append(await reader.readexactly(size))
         await reader.readexactly(2)
+
+
+async def _linger(reader: asyncio.StreamReader) -> None:
+    """Before closing on a bad request: read what the client is still sending (up to 1 s), so
+    closing with unread bytes does not reset the connection before it reads the answer."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(1.0):
+            while await reader.read(65536):
+                pass
 
 
 def _keep_alive(request: _Request) -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.providers.genesys.client import ClientSettings
 from reconciler.providers.genesys.errors import GenesysError
-from reconciler.runtime.snapshot.attach_worker import ProcessAttacher
+from reconciler.runtime.snapshot.attach_worker import NICENESS, ProcessAttacher
 from reconciler.sandbox import GenesysSandbox
 
 
@@ -158,3 +158,15 @@ def test_closing_lets_in_flight_writes_finish(org: GenesysSandbox) -> None:
 
     asyncio.run(scenario())
     assert participant_data(org, conversation, participant) == {"late": "but written"}
+
+
+def test_the_child_runs_at_a_lower_cpu_priority_than_the_runtime(org: GenesysSandbox) -> None:
+    conversation, _ = a_call(org)
+
+    async def scenario() -> int:
+        async with ProcessAttacher(settings(org)) as attacher:
+            assert attacher._process is not None
+            await attacher.recording_id(conversation)  # the child is past its start-up
+            return os.getpriority(os.PRIO_PROCESS, attacher._process.pid)
+
+    assert asyncio.run(scenario()) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
