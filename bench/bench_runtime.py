@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -115,6 +116,25 @@ class Stall:
             self.task.cancel()
 
 
+class GcPauses:
+    """The longest garbage collection of each generation while running (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.worst = [0.0, 0.0, 0.0]
+        self._began = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            generation = info["generation"]
+            self.worst[generation] = max(self.worst[generation], time.perf_counter() - self._began)
+
+    def text(self) -> str:
+        return ", ".join(f"gen{g} {w * 1000:.1f} ms" for g, w in enumerate(self.worst))
+
+
 def timed_feed(service: RuntimeService, took_ms: list[float]) -> None:
     """Record how long each feed request took as the runtime saw it (the adapter's fetch: the
     HTTP round trip and parsing), to tell the feed's own latency under load from the runtime's."""
@@ -147,20 +167,21 @@ def timed_fetches(service: RuntimeService, ready: dict[int, float]) -> None:
 
 async def drive(
     stamp: Callable[[CallStart], Awaitable[Any]], calls: list[CallStart], rate: float, seconds: float
-) -> tuple[dict[int, float], dict[int, float], list[Any], float]:
+) -> tuple[dict[int, float], dict[int, float], list[str], float]:
     """Launch calls (cycling the pool) at `rate` per second for `seconds`; returns launch and
     finish times by call object id, the results, and how long after the schedule the last
     call finished."""
     launched: dict[int, float] = {}
     finished: dict[int, float] = {}
-    results: list[Any] = []
+    results: list[str] = []  # statuses only: the bench keeps no per-call object the collector must walk
     tasks: set[asyncio.Task[Any]] = set()
     total = int(rate * seconds)
 
     alive: list[CallStart] = []  # keeps every call object alive, so id(call) is unique in the run
 
     async def one(call: CallStart) -> None:
-        results.append(await stamp(call))
+        injection = await stamp(call)
+        results.append("none" if injection is None else injection.status)
         finished[id(call)] = time.perf_counter()
 
     start = time.perf_counter()
@@ -258,7 +279,7 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
         wall = time.perf_counter() - t0
         snap = [(ready[k] - launched[k]) * 1000 for k in launched if k in ready]
         attach = [(finished[k] - launched[k]) * 1000 for k in launched if k in finished]
-        failed = sum(1 for r in results if r is None or r.status != "attached")
+        failed = sum(1 for r in results if r != "attached")
         kept_up = len(finished) == len(launched) and failed == 0 and drain < 1.0
         p50, p99 = pct(snap, 0.5), pct(snap, 0.99)
         print(f"{rate:>7} {len(launched):>6} {len(finished) / wall:>7.0f} {failed:>6} {len(feed_ms):>7} "
@@ -302,12 +323,13 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
     soak_start = time.perf_counter()
     stall.worst = 0.0
     soak_calls = soak_failed = 0
+    pauses = GcPauses()
     while time.perf_counter() - soak_start < args.soak:
         ready.clear()
         feed_ms.clear()
         launched, finished, results, drain = await drive(service.stamp, pool, SOAK_RATE, min(10.0, args.soak))
         soak_calls += len(finished)
-        soak_failed += sum(1 for r in results if r is None or r.status != "attached")
+        soak_failed += sum(1 for r in results if r != "attached")
         snap = sorted((ready[k] - launched[k]) * 1000 for k in launched if k in ready)
         samples.append((time.perf_counter() - soak_start, rss_mb()))
         print(f"  soak t={samples[-1][0]:6.0f}s rss={samples[-1][1]:7.1f} MB evidence={evidence.count()} "
@@ -316,7 +338,7 @@ async def measure(args: argparse.Namespace, project: Path, work: Path) -> int:
     end_mb = samples[-1][1] if samples else 0.0
     growth = (end_mb - first_minute) / first_minute * 100 if first_minute else 0.0
     peak = max((mb for _, mb in samples), default=0.0)
-    print(f"soak: {soak_calls} calls stamped, {soak_failed} failed")
+    print(f"soak: {soak_calls} calls stamped, {soak_failed} failed; longest garbage collections: {pauses.text()}")
     print(f"soak: {args.soak:.0f} s at {SOAK_RATE}/s: first-minute rss {first_minute:.1f} MB, end {end_mb:.1f} MB, "
           f"peak {peak:.1f} MB ({growth:+.1f} %); soak stall max {stall.worst * 1000:.1f} ms; "
           f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")  # fmt: skip
