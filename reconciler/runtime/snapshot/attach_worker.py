@@ -156,8 +156,12 @@ class ProcessAttacher:
     async def _read_replies(self, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
         while line := await process.stdout.readline():
-            message = json.loads(line)
-            reply = self._pending.get(message["id"])
+            try:
+                message = json.loads(line)
+                reply = self._pending.get(message["id"])
+            except (ValueError, KeyError, TypeError):  # never the protocol's: say so, keep reading
+                log.warning("the platform writer wrote a line that is not a reply: %.80r", line)
+                continue
             if reply is None or reply.done():
                 continue
             if "error" in message:
