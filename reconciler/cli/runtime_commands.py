@@ -29,7 +29,8 @@ grace. With --once it catches the collectors up and checks the recent calls once
 lines, and Slack-compatible JSON posts to --alert-webhook when given.
 
 Exit 0 when every call was stamped and no capture gap was alerted, 2 when some calls were
-recorded as data_fetch_failed or a gap was alerted, 1 error.
+recorded as data_fetch_failed or instruments_dropped (the feed answered but every instrument
+value was withheld, e.g. for PII) or a gap was alerted, 1 error.
 
 Called by: reconciler.cli (registered on the group at import).
 """
@@ -65,6 +66,7 @@ from reconciler.runtime.evidence import DEFAULT_DB, ChainHead, EvidenceLog, Head
 from reconciler.runtime.service import FeedPlan, RuntimeService, freeze_startup_heap, loop_stall_monitor
 from reconciler.runtime.snapshot.attach_worker import ProcessAttacher
 from reconciler.runtime.snapshot.feedconfig import FeedSettings
+from reconciler.runtime.snapshot.injector import ATTACHED, DROPPED
 from reconciler.runtime.verification.continuous import ContinuousVerifier
 from reconciler.sandbox.process import ensure_running
 
@@ -136,9 +138,12 @@ class Options:
 class RunOutcome:
     stamped: int
     failed: int
+    """Stamped calls not `attached`: data_fetch_failed plus instruments_dropped."""
     head: ChainHead | None
     verifier: ContinuousVerifier | None
     """The capture verification that ran (its settled totals, pending calls, alerts)."""
+    dropped: int = 0
+    """Of `failed`, the calls recorded as instruments_dropped."""
 
 
 def head_publisher(ws: Workspace, evidence: EvidenceLog, options: Options) -> tuple[HeadPublisher | None, Any]:
@@ -243,11 +248,12 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
                     since = now_utc() - dt.timedelta(milliseconds=options.since.milliseconds)
                     done = await service.stamp_recent(since)
                     stamped = len(done)
-                    failed = sum(1 for injection in done if injection.status != "attached")
+                    failed = sum(1 for injection in done if injection.status != ATTACHED)
+                    dropped = sum(1 for injection in done if injection.status == DROPPED)
                     if verification is not None:
                         await verification.once()
                 else:
-                    stamped, failed = await _live(service, options.duration)
+                    stamped, failed, dropped = await _live(service, options.duration)
             finally:
                 stall.cancel()
                 stop_heads.set()
@@ -257,7 +263,7 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
                 if verifying is not None:
                     await verifying
             head = publisher.published[-1] if publisher and publisher.published else None
-            return RunOutcome(stamped, failed, head, verification.verifier if verification else None)
+            return RunOutcome(stamped, failed, head, verification.verifier if verification else None, dropped)
     finally:
         service.metrics.stop()
         if attacher is not None:
@@ -268,19 +274,21 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
             await aws.aclose()
 
 
-async def _live(service: RuntimeService, duration: Duration | None) -> tuple[int, int]:
-    """Run the event intake for `duration` (None: until stopped); (calls stamped, of which
-    failed). Only counts are kept: a service that runs for weeks holds no per-call result."""
+async def _live(service: RuntimeService, duration: Duration | None) -> tuple[int, int, int]:
+    """Run the event intake for `duration` (None: until stopped); (calls stamped, of which not
+    attached, of which instruments_dropped). Only counts are kept: a service that runs for weeks
+    holds no per-call result."""
     from reconciler.runtime.intake import EventIntake  # noqa: PLC0415 (the live path only)
 
-    counts = {"stamped": 0, "failed": 0}
+    counts = {"stamped": 0, "failed": 0, "dropped": 0}
     tasks: set[asyncio.Task[Any]] = set()
 
     def finished(task: asyncio.Task[Any]) -> None:
         tasks.discard(task)
         if not task.cancelled() and task.exception() is None and task.result() is not None:
             counts["stamped"] += 1
-            counts["failed"] += task.result().status != "attached"
+            counts["failed"] += task.result().status != ATTACHED
+            counts["dropped"] += task.result().status == DROPPED
 
     def sink(call: Any) -> None:  # each call is its own task: none waits on another
         task = asyncio.get_running_loop().create_task(service.stamp(call))
@@ -296,7 +304,7 @@ async def _live(service: RuntimeService, duration: Duration | None) -> tuple[int
     finally:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-    return counts["stamped"], counts["failed"]
+    return counts["stamped"], counts["failed"], counts["dropped"]
 
 
 @cli.command("runtime")
@@ -376,7 +384,8 @@ def runtime(
     stamped, failed, head, verifier = outcome.stamped, outcome.failed, outcome.head, outcome.verifier
     if ws.estate.of_kind("MarketDataFeed"):
         click.echo(
-            f"{stamped} call(s) stamped: {stamped - failed} attached, {failed} data_fetch_failed; evidence in {path}"
+            f"{stamped} call(s) stamped: {stamped - failed} attached, {failed - outcome.dropped} data_fetch_failed, "
+            f"{outcome.dropped} instruments_dropped; evidence in {path}"
         )
     if head is not None:
         click.echo(f"chain head seq {head.seq} ({head.hash[:16]}…) published to the archive bucket")

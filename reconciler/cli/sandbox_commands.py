@@ -58,7 +58,8 @@ def _service_line(name: str, entry: Any) -> str:
     if not isinstance(entry, dict):
         return f"  {name:<11} ?"
     if "url" in entry:
-        return f"  {name:<11} {entry['url']}"
+        problem = entry.get("stateProblem")
+        return f"  {name:<11} {entry['url']}" + (f"  (state not restored: {problem})" if problem else "")
     return f"  {name:<11} {entry.get('status', '?')}: {entry.get('reason', '')}".rstrip(": ")
 
 
@@ -156,7 +157,7 @@ def sandbox_status(project_dir: str, as_json: bool) -> None:
 @sandbox_group.command("down")
 @_project_dir
 def sandbox_down(project_dir: str) -> None:
-    """Stop the sandbox. Its Genesys org is kept for the next `up` (S3 buckets are not)."""
+    """Stop the sandbox. Its Genesys org and its S3 (buckets, versions, locks) are kept for the next `up`."""
     try:
         stopped = process.down(sandbox_dir(project_dir))
     except ReconError as error:

@@ -89,6 +89,7 @@ async def verify_period(
         cdrs = [
             c for c in store.cdrs(None, to_ms(start - margin), to_ms(end + margin)) if c.collector in plan.collectors
         ]
+        anomalies = store.anomalies(None, to_ms(start), to_ms(end))
         client, _ = genesys_client(ws.project, ws.root)
         try:
             recordings = await PlatformRecordings(client, plan.traders_by_user).recordings(start - margin, end + margin)
@@ -114,6 +115,7 @@ async def verify_period(
         sources=sources,
         labels=(period[0].isoformat(), period[1].isoformat()),
         warnings=warnings,
+        anomalies=anomalies,
     )
     return report
 

@@ -38,7 +38,17 @@ EMOJI = {"critical": ":rotating_light:", "major": ":red_circle:", "minor": ":lar
     "info": ":information_source:",
 }
 KIND_SEVERITY = dict.fromkeys(("capture_gap", "collector_down", "unauthorized"), "critical") | dict.fromkeys(
-    ("data_fetch_failed", "ha_mismatch", "too_many_traders", "bad_request", "protocol_error"), "major"
+    (
+        "data_fetch_failed",
+        "instruments_dropped",
+        "ha_mismatch",
+        "too_many_traders",
+        "bad_request",
+        "protocol_error",
+        "invalid_cdr",
+        "cdr_changed",
+    ),
+    "major",
 )
 """Default severity per known kind (`make_alert`); any other kind is a warning."""
 MAX_FIELDS = 10

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 GENESIS = "0" * 64
-STATUSES = ("attached", "data_fetch_failed", "audio_archived")
-"""attached / data_fetch_failed: what was put on a call at its start; audio_archived: a later
+STATUSES = ("attached", "data_fetch_failed", "instruments_dropped", "audio_archived")
+"""attached / data_fetch_failed / instruments_dropped (the feed answered but every instrument
+value was withheld, e.g. for PII): what was put on a call at its start; audio_archived: a later
 record binding the call's archived audio (its SHA-256) to the same snapshot digest."""
 
 BreakKind = Literal["edited", "deleted", "reordered", "head-mismatch"]

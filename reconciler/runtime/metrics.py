@@ -3,6 +3,7 @@
     recon_runtime_calls_total                      calls on covered queues handed to the injector
     recon_runtime_attached_total                   snapshots attached
     recon_runtime_fallbacks_total                  calls recorded as data_fetch_failed
+    recon_runtime_instruments_dropped_total        calls recorded as instruments_dropped (no value kept)
     recon_runtime_pii_rejections_total{class}      fields dropped for PII, by class
     recon_runtime_feed_fetches_total{feed}         feed requests made (after coalescing)
     recon_runtime_feed_coalesced_total{feed}       calls that shared another call's fetch
@@ -48,6 +49,11 @@ class _Counters(Collector):
             yield CounterMetricFamily("recon_runtime_attached", "Snapshots attached", value=counters.attached)
             yield CounterMetricFamily(
                 "recon_runtime_fallbacks", "Calls recorded as data_fetch_failed", value=counters.failed
+            )
+            yield CounterMetricFamily(
+                "recon_runtime_instruments_dropped",
+                "Calls whose every instrument value was dropped",
+                value=counters.dropped,
             )
             pii = CounterMetricFamily("recon_runtime_pii_rejections", "Fields dropped for PII", labels=["class"])
             for kind, count in sorted(counters.pii_rejections.items()):

@@ -14,10 +14,14 @@ starts, on loopback:
   CDRs, created over its control API (`services.tradesense.serversUrl`); none at start, and
   none survive a restart (in memory). The Genesys server's floor simulator
   (`POST /api/v2/sandbox/floor`) writes CDRs to it;
-- an S3 emulator (moto's ThreadedMotoServer, which also answers KMS) when moto is
-  installed; its buckets live in memory and are gone when the daemon stops. It starts with
-  the customer KMS keys the example desks' archives name (SEED_KMS_ALIASES), as a bank's
-  security team would have created them before an archive asks for one;
+- an S3 emulator (moto, which also answers KMS: reconciler.sandbox.s3_server) when moto is
+  installed; its state (buckets and their configuration, object versions with their version
+  ids, Object Lock retention, legal holds, KMS keys) is saved in DIR/s3-state.pickle within a
+  second of each write and on the way out, and restored at start, so the archive and the
+  evidence heads in it survive `recon sandbox down && up` (a kill -9 loses at most the last
+  second of writes). It starts with the customer KMS keys the example desks' archives name
+  (SEED_KMS_ALIASES), as a bank's security team would have created them before an archive asks
+  for one (kept, not re-created, when restored);
 
 then writes DIR/endpoints.json (atomically) saying where each service listens and with which
 test credentials, and serves until SIGTERM or SIGINT. On the way out it stops the servers
@@ -63,7 +67,6 @@ GENESYS_REGION = "sandbox"
 S3_ACCESS_KEY = "testing"
 S3_SECRET_KEY = "testing"
 S3_REGION = "eu-west-1"
-S3_START_TIMEOUT_S = 10.0
 SEED_KMS_ALIASES = (("eu-west-1", "alias/trading-recordings"), ("us-east-1", "alias/fx-recordings-us"))
 """(region, alias) of the customer keys the sandbox account starts with."""
 
@@ -95,49 +98,38 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     os.replace(temporary, path)
 
 
-def _start_s3() -> tuple[_Stoppable | None, dict[str, Any]]:
-    """Start moto's S3 server on 127.0.0.1, port picked by the OS; (server, endpoints entry)."""
+def _start_s3(directory: Path) -> tuple[_Stoppable | None, dict[str, Any]]:
+    """Start the S3 sandbox (moto) on 127.0.0.1, its state restored from `directory`;
+    (server, endpoints entry)."""
     try:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 (optional dependency)
+        from reconciler.sandbox.s3_server import S3Sandbox  # noqa: PLC0415 (moto is slow to import)
+
+        server = S3Sandbox(directory)
     except ImportError as error:
         return None, {"status": "unavailable", "reason": f"moto is not installed ({error.name or error})"}
-    # Port 0 is safe: ThreadedMotoServer binds in its thread and get_host_and_port() reads the
-    # bound address back. Its start() waits without a timeout for a bind that may have
-    # failed, so run it in a helper thread and give up after a bound wait.
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    failure: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            server.start()
-        except Exception as error:  # pragma: no cover - moto failing inside start()
-            failure.append(error)
-
-    starter = threading.Thread(target=start, name="s3-sandbox-start", daemon=True)
-    starter.start()
-    starter.join(S3_START_TIMEOUT_S)
-    if starter.is_alive() or failure:
-        reason = f"moto server did not start: {failure[0]}" if failure else "moto server did not bind in time"
-        return None, {"status": "unavailable", "reason": reason}
     try:
-        host, port = server.get_host_and_port()
-    except AssertionError:  # pragma: no cover - bind failed in moto's own thread
-        return None, {"status": "unavailable", "reason": "moto server did not bind"}
+        url = server.start()
+    except OSError as error:
+        return None, {"status": "unavailable", "reason": f"the S3 server did not start: {error}"}
     entry: dict[str, Any] = {
-        "url": f"http://{host}:{port}",
+        "url": url,
         "accessKeyId": S3_ACCESS_KEY,
         "secretAccessKey": S3_SECRET_KEY,
         "region": S3_REGION,
+        "state": str(server.path),
+        "restored": server.restored > 0,
     }
+    if server.problem is not None:
+        entry["stateProblem"] = server.problem
     try:
-        entry["kmsAliases"] = _seed_kms(entry["url"])
+        entry["kmsAliases"] = _seed_kms(url)
     except Exception as error:  # the archive then says which alias is missing
         log.warning("could not create the sandbox's KMS keys: %s", error)
     return server, entry
 
 
 def _seed_kms(url: str) -> list[str]:
-    """Create SEED_KMS_ALIASES in the emulator; the aliases created."""
+    """Create SEED_KMS_ALIASES in the emulator unless a restored state has them; the aliases."""
     import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 (slow to import; only the daemon needs it)
 
     created = []
@@ -149,8 +141,10 @@ def _seed_kms(url: str) -> list[str]:
             aws_access_key_id=S3_ACCESS_KEY,
             aws_secret_access_key=S3_SECRET_KEY,
         )
-        key_id = kms.create_key(Description=f"sandbox customer key for {alias}")["KeyMetadata"]["KeyId"]
-        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+        existing = {entry["AliasName"] for entry in kms.list_aliases()["Aliases"]}
+        if alias not in existing:
+            key_id = kms.create_key(Description=f"sandbox customer key for {alias}")["KeyMetadata"]["KeyId"]
+            kms.create_alias(AliasName=alias, TargetKeyId=key_id)
         created.append(f"{region}:{alias}")
     return created
 
@@ -225,10 +219,10 @@ def serve(options: ServeOptions) -> int:
     )
     servers: list[_Stoppable] = []
     try:
-        s3, s3_entry = _start_s3()  # first: the Genesys server's recording export writes to it
+        s3, s3_entry = _start_s3(directory)  # first: the Genesys server's recording export writes to it
         if s3 is not None:
             servers.append(s3)
-            log.info("s3 sandbox (moto) listening on %s", s3_entry["url"])
+            log.info("s3 sandbox (moto) listening on %s, state in %s", s3_entry["url"], s3_entry["state"])
         else:
             log.warning("s3 sandbox unavailable: %s", s3_entry["reason"])
         tradesense = TradeSenseSandbox()  # before Genesys: its floor writes CDRs to it

@@ -286,7 +286,7 @@ def test_several_pii_fields_counted_per_class() -> None:
 
 
 def test_pii_class_names_are_the_documented_ones() -> None:
-    assert PII_CLASSES == ("iban", "card", "us_ssn", "uk_nino", "email")
+    assert PII_CLASSES == ("iban", "card", "us_ssn", "uk_nino", "email", "phone")
 
 
 def _assert_not_echoed(result: GuardResult, secret: str) -> None:

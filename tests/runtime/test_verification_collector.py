@@ -28,7 +28,7 @@ from reconciler.runtime.verification.collector import (
     PollResult,
     collectors_from_spec,
 )
-from reconciler.runtime.verification.cursor_store import CursorStore
+from reconciler.runtime.verification.cursor_store import CursorStore, SavedBatch
 from reconciler.runtime.verification.model import Cdr
 from reconciler.runtime.verification.wba import cdr_from_json, iso_to_ms
 
@@ -246,10 +246,10 @@ class CrashingStore(CursorStore):
     crash_before_save = False
     crash_inside_save = False
 
-    def save_batch(self, *args: Any, **kwargs: Any) -> int:
+    def save_batch_checked(self, *args: Any, **kwargs: Any) -> SavedBatch:
         if self.crash_before_save:
             raise Crash("between receiving the batch and saving it")
-        return super().save_batch(*args, **kwargs)
+        return super().save_batch_checked(*args, **kwargs)
 
     def _put_cursor(self, *args: Any, **kwargs: Any) -> None:
         if self.crash_inside_save:
@@ -575,10 +575,10 @@ def test_collectors_from_spec(tmp_path: Path) -> None:
 class SignallingStore(CursorStore):
     saved: asyncio.Queue[int]
 
-    def save_batch(self, *args: Any, **kwargs: Any) -> int:
-        new = super().save_batch(*args, **kwargs)
+    def save_batch_checked(self, *args: Any, **kwargs: Any) -> SavedBatch:
+        saved = super().save_batch_checked(*args, **kwargs)
         self.saved.put_nowait(self.count())
-        return new
+        return saved
 
 
 def test_run_polls_on_its_own_and_checks_the_pair(tmp_path: Path) -> None:

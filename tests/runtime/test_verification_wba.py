@@ -328,17 +328,24 @@ _START = BASE_MS - 58_750
         ({}, ("TUR-1001", "L3", "out", _START, 90_000, BASE_MS + 31_400)),
         ({"durationMs": None}, ("TUR-1001", "L3", "out", _START, 90_000, BASE_MS + 31_400)),
         (
-            {"startTime": "2026-11-21T09:59:01.250", "durationMs": 1},
+            {"startTime": "2026-11-21T09:59:01.250Z", "endTime": None, "durationMs": 1},
             ("TUR-1001", "L3", "out", _START, 1, BASE_MS + 31_400),
         ),
         ({"startTime": "2026-11-21T10:59:01.250+01:00"}, ("TUR-1001", "L3", "out", _START, 90_000, BASE_MS + 31_400)),
         ({"turret": None, "line": None, "direction": None}, ("", "", "", _START, 90_000, BASE_MS + 31_400)),
         (
-            {"startTime": "2026-11-21T09:59:01.999Z", "durationMs": 0},
+            {"startTime": "2026-11-21T09:59:01.999Z", "endTime": None, "durationMs": 0},
             ("TUR-1001", "L3", "out", _START + 749, 0, BASE_MS + 31_400),
         ),
     ],
-    ids=["full", "end-time-instead-of-duration", "no-zone-is-utc", "offset-zone", "no-description", "ms-exact"],
+    ids=[
+        "full",
+        "end-time-instead-of-duration",
+        "duration-without-end-time",
+        "offset-zone",
+        "no-description",
+        "ms-exact",
+    ],
 )
 def test_json_to_cdr(changes: dict[str, Any], expected: tuple[Any, ...]) -> None:
     item = {k: v for k, v in {**_FULL, **changes}.items() if v is not None}
@@ -351,13 +358,14 @@ def test_json_to_cdr(changes: dict[str, Any], expected: tuple[Any, ...]) -> None
     ("changes", "message"),
     [
         ({"cdrId": None}, "no cdrId"),
-        ({"traderId": ""}, "no cdrId/traderId"),
+        ({"traderId": ""}, "no traderId"),
         ({"startTime": "yesterday"}, "startTime is not an ISO time"),
         ({"reportedAt": 1795255231400}, "reportedAt is not a time"),
         ({"durationMs": None, "endTime": None}, "neither durationMs nor endTime"),
-        ({"durationMs": -5}, "negative duration"),
+        ({"durationMs": -5}, "durationMs is negative"),
+        ({"startTime": "2026-11-21T09:59:01.250"}, "startTime has no zone"),
     ],
-    ids=["no-id", "empty-trader", "bad-start", "numeric-reported-at", "no-duration", "negative-duration"],
+    ids=["no-id", "empty-trader", "bad-start", "numeric-reported-at", "no-duration", "negative-duration", "no-zone"],
 )
 def test_json_to_cdr_refuses_what_cannot_be_a_call(changes: dict[str, Any], message: str) -> None:
     item = {k: v for k, v in {**_FULL, **changes}.items() if v is not None}
@@ -371,13 +379,15 @@ def test_times_round_trip_exactly() -> None:
         assert ms_to_iso(epoch_ms) == iso(epoch_ms)
 
 
-def test_a_malformed_cdr_fails_the_poll_rather_than_dropping_a_call() -> None:
+def test_a_malformed_cdr_is_rejected_not_dropped_and_the_poll_goes_on() -> None:
     async def scenario() -> None:
         bad = {**make_cdr(1), "startTime": "not-a-time"}
-        async with FakeWba([make_cdr(0), bad]) as server, client_of(server) as client:
+        async with FakeWba([make_cdr(0), bad, make_cdr(2)]) as server, client_of(server) as client:
             await client.connect()
-            with pytest.raises(WbaProtocolError, match="startTime"):
-                await client.poll(None, None, 10)
+            batch = await client.poll(None, None, 10)
+            assert [c.cdr_id for c in batch.cdrs] == [make_cdr(0)["cdrId"], make_cdr(2)["cdrId"]]
+            (rejected,) = batch.rejected
+            assert rejected.cdr_id == bad["cdrId"] and "startTime is not an ISO time" in rejected.detail
 
     run(scenario)
 

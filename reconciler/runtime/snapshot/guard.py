@@ -13,11 +13,18 @@ A snapshot is a flat JSON object::
 
 Anything else is dropped field by field, with a reason: undeclared keys, keys longer than 256
 characters, non-string keys, nested objects and arrays, nulls, wrong types, over-long strings,
-and any value that contains PII (see `reconciler.runtime.snapshot.pii`; integers of 13 or more
-digits are checked for card numbers too). Keys and string values are kept byte for byte
-(`EUR/USD`, `RDSa.L`: no normalisation). A dropped value never appears in the result, its
-reasons or its repr; an undeclared key that itself contains PII is shown redacted, and an
-over-long key is shown truncated.
+and any value that contains PII (see `reconciler.runtime.snapshot.pii`, which reads through
+formatting: Unicode look-alikes, separators, encodings; numbers whose integer part has 13 or
+more digits are checked for card numbers too). PII split across the string values of several
+declared fields (`"GB82 WEST"` + `"1234 5698 7654 32"`) is found by scanning those values
+joined, and every field it touches is dropped. Keys and string values are kept byte for byte
+(`EUR/USD`, `RDSa.L`: detection reads a normalised copy, the value is never changed). A
+dropped value never appears in the result, its reasons or its repr; an undeclared key that
+itself contains PII is shown redacted, and an over-long key is shown truncated.
+
+`instrument_count` is how many declared instrument values were kept: 0 with `valid` means the
+feed answered but every instrument was dropped or missing, which the injector records as its
+own status (`instruments_dropped`), never as `attached`.
 
 If a required field is missing or dropped, the result is `valid=False`: the injector then
 attaches `{"market_snapshot": null, "status": "data_fetch_failed"}` instead of `clean`.
@@ -43,9 +50,13 @@ TIMESTAMP_KEY: Final = "timestamp_utc"
 PROVIDER_KEY: Final = "source_provider"
 REQUIRED_KEYS: Final[tuple[str, ...]] = (TIMESTAMP_KEY, PROVIDER_KEY)
 
-# Only this much of a value or key is scanned for PII (bounded work per field, about 2 ms in the
+# Only this much of a value or key is scanned for PII (bounded work per field, a few ms in the
 # worst case). Values over 256 characters are dropped anyway; the scan lets PII in them be counted.
-_MAX_SCANNED_CHARS: Final = 1024
+_MAX_SCANNED_CHARS: Final = MAX_STRING_CHARS
+_MAX_DROPPED_SCANS: Final = 64
+"""Fields dropped anyway (undeclared, over-long) are scanned, to be counted, up to this many per
+snapshot: a feed answering thousands of junk keys cannot make the guard slow."""
+_MAX_JOINED_CHARS: Final = 4096
 _MAX_TIMESTAMP_CHARS: Final = 64
 _SHOWN_KEY_CHARS: Final = 64
 _CARD_MIN_INT: Final = 10**12  # the smallest 13-digit integer: shorter ones cannot be card numbers
@@ -92,6 +103,8 @@ class GuardResult:
     dropped: tuple[DroppedField, ...] = ()
     missing: tuple[str, ...] = ()
     pii_count: dict[PiiClass, int] = field(default_factory=dict)
+    instrument_count: int = 0
+    """Declared instrument values kept in `clean` (timestamp and provider not counted)."""
 
     @property
     def pii_total(self) -> int:
@@ -150,11 +163,19 @@ def _timestamp_problem(value: object) -> str | None:
 class _Collector:
     """Accumulates the drops and PII counts of one guard() call."""
 
-    __slots__ = ("dropped", "pii_count")
+    __slots__ = ("dropped", "pii_count", "scans_left")
 
     def __init__(self) -> None:
         self.dropped: list[DroppedField] = []
         self.pii_count: dict[PiiClass, int] = {}
+        self.scans_left = _MAX_DROPPED_SCANS
+
+    def classes_of_dropped(self, text: str) -> tuple[PiiClass, ...]:
+        """PII classes in a value that is dropped anyway (within the per-snapshot scan budget)."""
+        if self.scans_left <= 0:
+            return ()
+        self.scans_left -= 1
+        return _pii_classes(text)
 
     def drop(self, key: str, reason: str) -> None:
         self.dropped.append(DroppedField(key, reason))
@@ -172,11 +193,12 @@ def _pii_classes(text: str) -> tuple[PiiClass, ...]:
 
 def _check_string(key: str, value: str, out: _Collector) -> str | None:
     """The string if it may be attached; otherwise None, with the drop recorded."""
-    classes = _pii_classes(value)
+    over_long = len(value) > MAX_STRING_CHARS
+    classes = out.classes_of_dropped(value) if over_long else _pii_classes(value)
     if classes:
         out.pii(key, classes)
         return None
-    if len(value) > MAX_STRING_CHARS:
+    if over_long:
         out.drop(key, f"expected a string of at most {MAX_STRING_CHARS} characters, got {len(value)}")
         return None
     return value
@@ -192,8 +214,8 @@ def _check_instrument_value(key: str, value: object, out: _Collector) -> Snapsho
     if isinstance(value, float) and not math.isfinite(value):
         out.drop(key, "expected a finite number, got NaN or infinity")
         return None
-    if isinstance(value, int) and abs(value) >= _CARD_MIN_INT:
-        classes = _pii_classes(str(abs(value)))
+    if abs(value) >= _CARD_MIN_INT:  # an int, or a float whose integer part could be a card number
+        classes = _pii_classes(str(abs(value)) if isinstance(value, int) else f"{abs(value):.0f}")
         if classes:
             out.pii(key, classes)
             return None
@@ -202,7 +224,7 @@ def _check_instrument_value(key: str, value: object, out: _Collector) -> Snapsho
 
 def _check_undeclared(key: str, value: object, out: _Collector) -> None:
     """Drop an undeclared field; a key or string value carrying PII is counted (and the key redacted)."""
-    key_classes = _pii_classes(key)
+    key_classes = out.classes_of_dropped(key)
     if key_classes:
         out.pii(f"<redacted key: {len(key)} chars>", key_classes, what="undeclared key")
         return
@@ -211,7 +233,7 @@ def _check_undeclared(key: str, value: object, out: _Collector) -> None:
         reason = f"key longer than {MAX_KEY_CHARS} characters ({len(key)})"
     else:
         reason = "not declared: no instrument is stored under this key"
-    value_classes = _pii_classes(value) if isinstance(value, str) else ()
+    value_classes = out.classes_of_dropped(value) if isinstance(value, str) else ()
     if value_classes:
         out.pii(shown, value_classes, what=f"{reason}; value")
     else:
@@ -264,6 +286,35 @@ def guard(
         if checked is not None:
             clean[key] = checked
 
+    _drop_split_pii(clean, out)
     missing = tuple(key for key in (*REQUIRED_KEYS, *declared) if key not in snapshot)
     valid = all(key in clean for key in REQUIRED_KEYS)
-    return GuardResult(valid, clean, tuple(out.dropped), missing, out.pii_count)
+    kept = sum(1 for key in clean if key in declared and key not in REQUIRED_KEYS)
+    return GuardResult(valid, clean, tuple(out.dropped), missing, out.pii_count, kept)
+
+
+def _drop_split_pii(clean: dict[str, SnapshotValue], out: _Collector) -> None:
+    """Scan the kept string values joined (one space between them, in snapshot order): an item
+    that spans two or more of them drops every field it touches."""
+    keys = [key for key, value in clean.items() if isinstance(value, str) and key != TIMESTAMP_KEY]
+    if len(keys) < 2:
+        return
+    bounds: list[tuple[str, int, int]] = []
+    parts: list[str] = []
+    offset = 0
+    for key in keys:
+        text = str(clean[key])
+        bounds.append((key, offset, offset + len(text)))
+        parts.append(text)
+        offset += len(text) + 1
+        if offset > _MAX_JOINED_CHARS:
+            break
+    touched: dict[str, list[PiiClass]] = {}
+    for match in find_pii(" ".join(parts)):
+        hit = [key for key, start, end in bounds if start < match.end and match.start < end]
+        if len(hit) > 1:
+            for key in hit:
+                touched.setdefault(key, []).append(match.pii_class)
+    for key, classes in touched.items():
+        del clean[key]
+        out.pii(key, tuple(dict.fromkeys(classes)), what="value, joined with the next field(s),")

@@ -12,11 +12,16 @@ never waits on it):
    providers with "+", `timestamp_utc` is the latest) and `instruments` names the instrument
    behind each value (`{"commodity": "Natural_Gas_Hub"}`: from the manifest, not the feed), so
    the attached snapshot says what was priced as well as the price (the seeds' auditor
-   searches `market_snapshot.commodity=Natural_Gas_Hub`);
+   searches `market_snapshot.commodity=Natural_Gas_Hub`); only instruments whose value was
+   kept are named, so a search by instrument never finds a call whose value was withheld;
 3. when the recording exists (`Attacher.recording_id`, a few bounded tries), the result is
    attached to the call as participant data, which travels with the recording export:
    `market_snapshot` = canonical JSON of the snapshot, `market_snapshot_status` = "attached";
-   on any failure `market_snapshot` = "null" and status "data_fetch_failed", and an alert;
+   when the feeds answered but the guard dropped *every* instrument value (PII, wrong types),
+   the snapshot keeps only `timestamp_utc`, `source_provider` and an empty `instruments`, the
+   status is "instruments_dropped" and an alert says so: such a call carries no market data
+   and must not look stamped; on any failure `market_snapshot` = "null" and status
+   "data_fetch_failed", and an alert;
 4. the evidence log gets one record: conversation, recording, SHA-256 of the canonical JSON
    of `{"market_snapshot": ..., "status": ...}` (what was attached), status; that JSON itself
    is kept beside the record for `recon search`. Records of calls that finish while a commit
@@ -50,7 +55,9 @@ from reconciler.runtime.snapshot.guard import guard
 
 log = logging.getLogger(__name__)
 
-ATTACHED, FAILED = "attached", "data_fetch_failed"
+ATTACHED, FAILED, DROPPED = "attached", "data_fetch_failed", "instruments_dropped"
+STATUSES = (ATTACHED, FAILED, DROPPED)
+"""Every status a call's stamping can end in (evidence_chain.STATUSES has them and audio_archived)."""
 INSTRUMENTS_KEY = "instruments"
 """The snapshot key naming the instrument behind each value: {as: symbol}, from the manifest."""
 RECORDING_TRIES = 5
@@ -93,6 +100,8 @@ class InjectorCounters:
     calls: int = 0
     attached: int = 0
     failed: int = 0
+    dropped: int = 0
+    """Calls whose every instrument value the guard dropped (status instruments_dropped)."""
     pii_rejections: Counter[str] = field(default_factory=Counter)
 
 
@@ -108,6 +117,10 @@ class Injection:
 
 
 Alert = Callable[[str, Mapping[str, Any]], None]
+
+
+def _keys(feed: Feed) -> set[str]:
+    return {instrument.as_ for instrument in feed.settings.instruments}
 
 
 class SnapshotInjector:
@@ -140,8 +153,9 @@ class SnapshotInjector:
         if not feeds:
             return None
         self.counters.calls += 1
-        snapshot, reason = await self._snapshot(call, feeds)
-        attachment: dict[str, Any] = {"market_snapshot": snapshot, "status": ATTACHED if snapshot else FAILED}
+        snapshot, reason, kept = await self._snapshot(call, feeds)
+        initial = FAILED if snapshot is None else ATTACHED if kept else DROPPED
+        attachment: dict[str, Any] = {"market_snapshot": snapshot, "status": initial}
         recording = await self._recording(call.conversation_id)
         if recording is None:
             reason = reason or "no recording for the call"
@@ -168,19 +182,25 @@ class SnapshotInjector:
         if status == FAILED:
             self.counters.failed += 1
             self.alert("data_fetch_failed", {"conversationId": call.conversation_id, "reason": reason})
+        elif status == DROPPED:
+            self.counters.dropped += 1
+            self.alert(DROPPED, {"conversationId": call.conversation_id, "reason": reason})
         else:
             self.counters.attached += 1
         return Injection(call.conversation_id, status, recording, attachment, reason)
 
-    async def _snapshot(self, call: CallStart, feeds: Sequence[Feed]) -> tuple[Snapshot | None, str]:
+    async def _snapshot(self, call: CallStart, feeds: Sequence[Feed]) -> tuple[Snapshot | None, str, int]:
+        """The merged snapshot (None on failure), the reason when it failed or carries no
+        instrument, and how many instrument values it carries."""
         results = await asyncio.gather(*(feed.fetcher.fetch() for feed in feeds))
         merged: dict[str, Any] = {}
         instruments: dict[str, str] = {}
         providers: list[str] = []
         stamps: list[str] = []
+        withheld: list[str] = []
         for feed, result in zip(feeds, results, strict=True):
             if not result.ok or result.snapshot is None:
-                return None, f"{feed.settings.name}: {result.reason}"
+                return None, f"{feed.settings.name}: {result.reason}", 0
             verdict = guard(result.snapshot, feed.settings.instruments)
             if verdict.pii_count:
                 self.counters.pii_rejections.update(verdict.pii_count)
@@ -193,18 +213,17 @@ class SnapshotInjector:
                     },
                 )
             if not verdict.valid:
-                return None, f"{feed.settings.name}: the snapshot failed the schema"
+                return None, f"{feed.settings.name}: the snapshot failed the schema", 0
             clean = dict(verdict.clean)
             providers.append(str(clean.pop("source_provider")))
             stamps.append(str(clean.pop("timestamp_utc")))
             merged.update(clean)
-            instruments.update({i.as_: i.symbol for i in feed.settings.instruments})
-        return {
-            "timestamp_utc": max(stamps),
-            "source_provider": "+".join(providers),
-            **merged,
-            INSTRUMENTS_KEY: instruments,
-        }, ""
+            instruments.update({i.as_: i.symbol for i in feed.settings.instruments if i.as_ in clean})
+            withheld += [f"{feed.settings.name}.{d.key}: {d.reason}" for d in verdict.dropped if d.key in _keys(feed)]
+        snapshot = {"timestamp_utc": max(stamps), "source_provider": "+".join(providers), **merged}
+        snapshot[INSTRUMENTS_KEY] = instruments
+        reason = "" if instruments else "every instrument value was dropped: " + "; ".join(withheld or ["none kept"])
+        return snapshot, reason, len(instruments)
 
     async def _recording(self, conversation_id: str) -> str | None:
         delay = self.recording_wait_s / RECORDING_TRIES

@@ -9,7 +9,10 @@
 - `build_report_and_pairs`: match the period's CDRs against the recordings, estimate clock skew per
   collector, apply the reviewers' triage tags (false positive, test call and maintenance
   window take a finding out of compliance; missing recording and missing CDR confirm it) and
-  sum the figures per trader, desk, collector and overall into a `VerificationReport`. Pure.
+  sum the figures per trader, desk, collector and overall into a `VerificationReport`; the
+  switch's anomalies of the period (CDRs that failed the checks, CDR ids re-sent changed) are
+  findings too (major, `invalid_cdr` / `cdr_changed`, outside the compliance figures: they
+  are not calls recon could match, and they are fixed at the switch, not triaged). Pure.
 
 The period is [start_ms, end_ms). CDRs that started in it are verified; recordings are read
 with a margin of the start tolerance plus the skew allowance either side, so a call at the
@@ -30,8 +33,10 @@ from reconciler.runtime.verification.collector import Collector, PollResult
 from reconciler.runtime.verification.compliance import UNASSIGNED, compliance
 from reconciler.runtime.verification.matcher import Finding, match
 from reconciler.runtime.verification.model import (
+    ANOMALY_SEVERITY,
     SEVERITY,
     Cdr,
+    CdrAnomaly,
     Exemption,
     Recording,
     Tolerances,
@@ -139,6 +144,7 @@ def build_report_and_pairs(
     sources: Sequence[SourceStatus],
     labels: tuple[str, str],
     warnings: Sequence[str] = (),
+    anomalies: Sequence[CdrAnomaly] = (),
 ) -> tuple[VerificationReport, list[tuple[str, str]]]:
     """The report of the CDRs that started in `period` ([start_ms, end_ms)), and the verified
     (cdr_id, recording_id) pairs (the report lists findings only; the continuous verifier
@@ -177,6 +183,11 @@ def build_report_and_pairs(
         outcome = TRIAGED if reported.triage is not None and reported.triage.excludes else finding.verdict.value
         tally(outcome, reported.trader_id, reported.collector)
         findings.append(reported)
+    findings += [
+        _anomaly_finding(plan, anomaly)
+        for anomaly in anomalies
+        if start_ms <= anomaly.at_ms < end_ms and anomaly.collector in plan.collectors
+    ]
     findings.sort(key=lambda f: (_RANK.get(f.severity, 9), f.start, f.key))
 
     desks: dict[str, Counter[str]] = {}
@@ -214,6 +225,24 @@ def reported_start(finding: Finding) -> int:
         return finding.cdr.start_ms
     assert finding.recording is not None
     return finding.recording.start_ms
+
+
+def _anomaly_finding(plan: TopologyPlan, anomaly: CdrAnomaly) -> ReportFinding:
+    return ReportFinding(
+        key=anomaly.key,
+        verdict=anomaly.kind,
+        severity=ANOMALY_SEVERITY,
+        trader_id=anomaly.trader_id,
+        desks=plan.desks.get(anomaly.trader_id, (UNASSIGNED,)),
+        collector=anomaly.collector,
+        cdr_id=anomaly.cdr_id,
+        recording_id=None,
+        conversation_id=None,
+        start=iso_ms(anomaly.at_ms),
+        duration_ms=0,
+        detail=f"{anomaly.detail} (from the {anomaly.member})",
+        triage=None,
+    )
 
 
 def _finding(plan: TopologyPlan, finding: Finding, triage: Triage | None) -> ReportFinding:

@@ -14,7 +14,10 @@ and compares the pair over closed windows every `ha_check_every_s`.
 Alerts go to `alert(kind, detail)`; kinds (ALERT_KINDS): `collector_down` (no member could be
 polled; once per outage), `unauthorized` (the token was refused; that member is not retried
 until the token's value changes), `too_many_traders`, `bad_request` and `protocol_error`
-(adapter bugs / a server off the schema), `ha_mismatch` (`compare_members`). No detail and no
+(adapter bugs / a server off the schema), `ha_mismatch` (`compare_members`), `invalid_cdr` (CDRs
+that failed the checks of cdr_check: stored as anomalies, reported by `recon verify`, never
+dropped silently and never failing the poll) and `cdr_changed` (a CDR id re-sent with different
+fields; the first version is kept): one alert per kind per poll, naming the first ten. No detail and no
 log line carries a token; endpoints are shown without user info or query.
 
 A collector configured with more than 200 traders is refused at construction
@@ -42,7 +45,7 @@ from typing import Any
 from reconciler.errors import ReconError
 from reconciler.manifest.kinds.runtime import CollectorTopologySpec
 from reconciler.runtime.verification.cursor_store import CursorStore
-from reconciler.runtime.verification.model import Cdr
+from reconciler.runtime.verification.model import CDR_CHANGED, INVALID_CDR, Cdr, CdrAnomaly
 from reconciler.runtime.verification.wba import (
     DEFAULT_LIMIT,
     MAX_TRADERS,
@@ -61,7 +64,16 @@ from reconciler.runtime.verification.wba import (
 
 log = logging.getLogger(__name__)
 
-ALERT_KINDS = ("collector_down", "unauthorized", "too_many_traders", "bad_request", "protocol_error", "ha_mismatch")
+ALERT_KINDS = (
+    "collector_down",
+    "unauthorized",
+    "too_many_traders",
+    "bad_request",
+    "protocol_error",
+    "ha_mismatch",
+    INVALID_CDR,
+    CDR_CHANGED,
+)
 Alert = Callable[[str, str], None]
 """`alert(kind, detail)`: kind is one of ALERT_KINDS; detail says what and what to do, never a secret."""
 SourceFactory = Callable[[str, str, Callable[[], str]], CdrSource]
@@ -84,6 +96,8 @@ class PollResult:
     new: int = 0
     """CDRs stored for the first time (received - new were duplicates)."""
     more: bool = False
+    anomalies: int = 0
+    """Invalid or changed CDRs recorded for the first time by this poll."""
 
     @property
     def ok(self) -> bool:
@@ -205,11 +219,19 @@ class Collector:
                 except WbaError as error:
                     await self._failed(member, error)
                     continue
-                new = self.store.save_batch(
-                    self.name, member.name, batch.cdrs, batch.cursor, batch.high_water_ms, batch.reported_at_ms
+                saved = self.store.save_batch_checked(
+                    self.name,
+                    member.name,
+                    batch.cdrs,
+                    batch.cursor,
+                    batch.high_water_ms,
+                    batch.reported_at_ms,
+                    batch.rejected,
                 )
                 self._succeeded(member)
-                return PollResult(member.name, len(batch.cdrs), new, batch.more)
+                self._alert_anomalies(saved.anomalies)
+                received = len(batch.cdrs) + len(batch.rejected)
+                return PollResult(member.name, received, saved.new, batch.more, len(saved.anomalies))
             if not self.down and all(m.failed for m in self.members):
                 self.down = True
                 self._raise_alert(
@@ -317,6 +339,19 @@ class Collector:
     def _retry_delay(self) -> float:
         earliest = min(m.retry_at for m in self.members) - self._clock()
         return max(0.01, min(self.poll_interval_s, max(earliest, self.reconnect_initial_s)))
+
+    def _alert_anomalies(self, anomalies: Sequence[CdrAnomaly]) -> None:
+        for kind, what in ((INVALID_CDR, "CDR(s) failed the checks"), (CDR_CHANGED, "CDR(s) re-sent changed")):
+            found = [a for a in anomalies if a.kind == kind]
+            if not found:
+                continue
+            shown = "; ".join(a.detail for a in found[:_IDS_SHOWN])
+            more = f"; and {len(found) - _IDS_SHOWN} more" if len(found) > _IDS_SHOWN else ""
+            self._raise_alert(
+                kind,
+                f"collector {self.name}: {len(found)} {what} ({found[0].member}): {shown}{more}. "
+                "They are kept as findings of `recon verify`; fix them at the switch",
+            )
 
     def _raise_alert(self, kind: str, detail: str) -> None:
         log.warning("collector alert %s: %s", kind, detail)

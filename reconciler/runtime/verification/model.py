@@ -9,7 +9,8 @@ fast as ints, and there is no timezone to get wrong). Durations are milliseconds
 - `Recording`: one recorded segment on the platform, already tied to a trader id (the
   platform knows users; the CollectorTopology manifest maps each trader id to a user).
 - `Verdict` and `SEVERITY`: the classes of the seeds' Capture Verification, with their
-  severities; `Tolerances` from the manifest's `matching` block; `Exemption`: a declared
+  severities; `CdrAnomaly`: what the switch sent that recon could not take as a call (a CDR
+  that fails the checks, or a CDR id re-sent with different fields); `Tolerances` from the manifest's `matching` block; `Exemption`: a declared
   window in which a trader's (or a line's) calls are intentionally not recorded.
 
 Called by: reconciler.runtime.verification (matcher, collector client, reports), the sandbox
@@ -70,6 +71,37 @@ class Cdr:
     @property
     def end_ms(self) -> int:
         return self.start_ms + self.duration_ms
+
+
+INVALID_CDR = "invalid_cdr"
+"""A CDR that failed the checks (reconciler.runtime.verification.cdr_check)."""
+CDR_CHANGED = "cdr_changed"
+"""A CDR id seen again with different fields: the switch changed its story."""
+ANOMALY_SEVERITY = "major"
+"""Both are reviewed (exit 2): a call the switch reported is not verified as reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class CdrAnomaly:
+    """What the switch sent that is not a verifiable call. Text is safe to show (escaped, cut)."""
+
+    kind: str
+    """INVALID_CDR or CDR_CHANGED."""
+    collector: str
+    member: str
+    """The HA member (primary/secondary) that sent it."""
+    cdr_id: str
+    trader_id: str
+    at_ms: int
+    """The call's start when known, else its reportedAt, else when recon saw it."""
+    detail: str
+    fingerprint: str
+    """SHA-256 hex of what was sent: the same thing sent again is the same anomaly."""
+
+    @property
+    def key(self) -> str:
+        """Stable finding key: "<kind>:<cdr id>#<12 hex of the fingerprint>"."""
+        return f"{self.kind}:{self.cdr_id}#{self.fingerprint[:12]}"
 
 
 @dataclass(frozen=True, slots=True)

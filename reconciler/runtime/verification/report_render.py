@@ -19,6 +19,7 @@ from typing import Any
 
 import jinja2
 
+from reconciler.runtime.verification.model import CDR_CHANGED, INVALID_CDR
 from reconciler.runtime.verification.report import (
     COUNT_KEYS,
     EXIT_FAIL,
@@ -38,6 +39,9 @@ RESULTS: dict[int, str] = {
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+SWITCH_ANOMALIES = (INVALID_CDR, CDR_CHANGED)
+"""Finding verdicts that are the switch's anomalies, not calls (they are not triaged)."""
 
 
 def percent(value: float | None) -> str:
@@ -135,8 +139,12 @@ def render_text(report: VerificationReport) -> str:
         ]
         headers = ["SEVERITY", "VERDICT", "TRADER", "START", "CDR", "RECORDING", "DETAIL", "TRIAGE"]
         lines += _table(headers, rows)
-        example = _text_cell((*untriaged, *rest)[0].key)
-        lines += ["", f"{TRIAGE_HINT}  (KEY is <verdict>:<cdr or recording id>, e.g. {example})"]
+        triageable = [f for f in (*untriaged, *rest) if f.verdict not in SWITCH_ANOMALIES]
+        if triageable:
+            example = _text_cell(triageable[0].key)
+            lines += ["", f"{TRIAGE_HINT}  (KEY is <verdict>:<cdr or recording id>, e.g. {example})"]
+        if len(triageable) < len(untriaged) + len(rest):
+            lines += ["", f"{' / '.join(SWITCH_ANOMALIES)} findings come from the switch: fix them there (not triaged)"]
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -50,6 +51,7 @@ from reconciler.runtime.verification.wba_schema import (
     WbaUnauthorized,
     WbaUnavailable,
     cdr_from_json,
+    cdrs_from_json,
     error_from_frame,
     iso_to_ms,
     ms_to_iso,
@@ -189,19 +191,22 @@ class WbaClient:
             raise ValueError("limit must be >= 1")
         if self.server is None:
             raise WbaConnectionLost(f"{self.where}: not connected", next_step="connect first")
+        asked = min(limit, self.server.max_limit)
         frame = {
             "type": "poll",
             "cursor": cursor,
             "since": None if since_ms is None else ms_to_iso(since_ms),
-            "limit": min(limit, self.server.max_limit),
+            "limit": asked,
         }
         reply = await self._request(frame, self.poll_timeout_s)
         if reply.get("type") != "cdrs" or not isinstance(reply.get("cdrs"), list):
             raise WbaProtocolError(f"{self.where}: poll answered with {str(reply.get('type'))[:40]!r}")
         if not isinstance(reply.get("cursor"), str) or not isinstance(reply.get("more"), bool):
             raise WbaProtocolError(f"{self.where}: a cdrs answer without cursor/more")
-        pairs = [cdr_from_json(item, self.collector) for item in reply["cdrs"]]
-        return WbaBatch([c for c, _ in pairs], reply["cursor"], reply["more"], [r for _, r in pairs])
+        if len(reply["cdrs"]) > asked:
+            raise WbaProtocolError(f"{self.where}: {len(reply['cdrs'])} CDRs answered to a poll for at most {asked}")
+        checked = cdrs_from_json(reply["cdrs"], self.collector)
+        return dataclasses.replace(checked, cursor=reply["cursor"], more=reply["more"])
 
     async def ping(self) -> int:
         """Round trip a ping; -> the server's time (epoch ms). Same errors as poll."""

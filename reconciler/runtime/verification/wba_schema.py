@@ -10,12 +10,13 @@ Called by: reconciler.runtime.verification.wba and .collector, tests.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from reconciler.errors import ReconError
+from reconciler.runtime.verification.cdr_check import CdrRejection, parse_cdr
 from reconciler.runtime.verification.model import Cdr
 
 CLIENT_NAME = "recon/0.1"
@@ -110,6 +111,8 @@ class WbaBatch:
     cursor: str
     more: bool
     reported_at_ms: list[int] = field(default_factory=list)
+    rejected: list[CdrRejection] = field(default_factory=list)
+    """CDRs of the answer that failed the checks (reconciler.runtime.verification.cdr_check)."""
 
     @property
     def high_water_ms(self) -> int | None:
@@ -172,38 +175,35 @@ def ms_to_iso(epoch_ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def cdr_from_json(item: Any, collector: str) -> tuple[Cdr, int]:
-    """(Cdr, reportedAt ms) of one CDR object. Identity and times are required (cdrId, traderId,
-    startTime, reportedAt, and durationMs or endTime); turret, line and direction default to ""
-    so that a call is never dropped for a missing description. WbaProtocolError otherwise."""
-    if not isinstance(item, dict):
-        raise WbaProtocolError(f"a CDR is not an object: {str(item)[:100]}")
-    cdr_id, trader = item.get("cdrId"), item.get("traderId")
-    if not isinstance(cdr_id, str) or not cdr_id or not isinstance(trader, str) or not trader:
-        raise WbaProtocolError(f"a CDR has no cdrId/traderId: {json.dumps(item)[:200]}")
-    start = iso_to_ms(item.get("startTime"), f"CDR {cdr_id} startTime")
-    duration = item.get("durationMs")
-    if isinstance(duration, bool) or not isinstance(duration, int):
-        if item.get("endTime") is None:
-            raise WbaProtocolError(f"CDR {cdr_id} has neither durationMs nor endTime")
-        duration = iso_to_ms(item.get("endTime"), f"CDR {cdr_id} endTime") - start
-    if duration < 0:
-        raise WbaProtocolError(f"CDR {cdr_id} has a negative duration ({duration} ms)")
-    reported = iso_to_ms(item.get("reportedAt"), f"CDR {cdr_id} reportedAt")
-    text = {key: item.get(key) for key in ("turret", "line", "direction")}
-    return (
-        Cdr(
-            cdr_id=cdr_id,
-            collector=collector,
-            trader_id=trader,
-            turret=str(text["turret"] or ""),
-            line=str(text["line"] or ""),
-            direction=str(text["direction"] or ""),
-            start_ms=start,
-            duration_ms=duration,
-        ),
-        reported,
-    )
+def cdr_from_json(item: Any, collector: str, now_ms: int | None = None) -> tuple[Cdr, int]:
+    """(Cdr, reportedAt ms) of one CDR object whose every field passes the checks of
+    reconciler.runtime.verification.cdr_check; WbaProtocolError saying what is wrong otherwise."""
+    parsed = parse_cdr(item, collector, _now_ms() if now_ms is None else now_ms)
+    if isinstance(parsed, CdrRejection):
+        raise WbaProtocolError(parsed.detail)
+    return parsed
+
+
+def cdrs_from_json(items: list[Any], collector: str, now_ms: int | None = None) -> WbaBatch:
+    """The CDRs of one `cdrs` answer, each checked: the good ones with their reportedAt, the
+    others as rejections (a bad CDR is reported, never dropped, and does not fail the poll).
+    The batch's cursor is filled in by the caller."""
+    now = _now_ms() if now_ms is None else now_ms
+    cdrs: list[Cdr] = []
+    reported: list[int] = []
+    rejected: list[CdrRejection] = []
+    for item in items:
+        parsed = parse_cdr(item, collector, now)
+        if isinstance(parsed, CdrRejection):
+            rejected.append(parsed)
+        else:
+            cdrs.append(parsed[0])
+            reported.append(parsed[1])
+    return WbaBatch(cdrs, "", False, reported, rejected)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def safe_url(url: str) -> str:
