@@ -45,6 +45,20 @@ def recon(tmp_path: Path) -> Recon:
     return run
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _state_home_of_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keys recon keeps outside a project (the sandbox state's MAC key under
+    $XDG_STATE_HOME/recon/) go to a folder of this run, never the real home: set in the
+    environment, so the `recon` subprocesses and sandbox daemons inherit it."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _no_sandbox_outlives_its_test(tmp_path: Path) -> Iterator[None]:
     """Commands that need an estate start the embedded sandbox daemon on demand; stop every
