@@ -112,9 +112,15 @@ def genesys_client(project: Project, root: Path, *, sender: Sender | None = None
     settings = target.genesys
     client_id = resolve_reference(settings.clientId, root, "clientId")
     secret = resolve_reference(settings.clientSecret, root, "clientSecret")
-    return GenesysClient(
-        genesys_endpoints(settings), client_id, secret, rate_per_minute=settings.ratePerMinute, sender=sender
-    ), client_id
+    client = GenesysClient(
+        genesys_endpoints(settings),
+        client_id,
+        secret,
+        rate_per_minute=settings.ratePerMinute,
+        sender=sender,
+        allow_link_local=settings.allowLinkLocal,
+    )
+    return client, client_id
 
 
 def sandbox_aws_config(services: Mapping[str, Any], region: str | None = None) -> AwsConfig:

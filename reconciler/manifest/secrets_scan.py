@@ -56,8 +56,8 @@ def _random_looking(text: str) -> bool:
     token does (ordinary words, names, paths and dates do not)."""
     if not _TOKEN_LIKE.fullmatch(text):
         return False
-    classes = sum((any(c.islower() for c in text), any(c.isupper() for c in text), any(c.isdigit() for c in text)))
-    if classes < 3:
+    lower, upper, digits = (sum(test(c) for c in text) for test in (str.islower, str.isupper, str.isdigit))
+    if min(lower, upper, digits) < 2:  # e.g. clientCertificateFile2 is a name, not a token
         return False
     counts = {c: text.count(c) for c in set(text)}
     entropy = -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())

@@ -221,6 +221,22 @@ def test_genesys_client_refuses_before_any_request(api: str, login: str) -> None
     assert sent == []
 
 
+def test_genesys_link_local_opt_in_reaches_the_client(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.cli.targets import genesys_client  # noqa: PLC0415
+    from reconciler.manifest.project import Project  # noqa: PLC0415
+
+    def project(opt_in: bool) -> Project:
+        genesys = {"region": "eu-west-1", "clientId": "id", "clientSecret": "env:LL_SECRET"}
+        genesys |= {"apiUrl": "https://169.254.3.4", "allowLinkLocal": opt_in}
+        return Project.model_validate({"target": "t", "targets": {"t": {"genesys": genesys}}})
+
+    monkeypatch.setenv("LL_SECRET", "link-local-secret")
+    client, _ = genesys_client(project(True), tmp_path)
+    asyncio.run(client.aclose())
+    with pytest.raises(ValueError, match="link-local"):
+        project(False)
+
+
 def test_genesys_client_refuses_a_name_resolving_to_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
     from reconciler.providers.genesys.client import GenesysClient  # noqa: PLC0415
     from reconciler.providers.genesys.errors import GenesysError  # noqa: PLC0415

@@ -112,6 +112,7 @@ def test_a_webhook_url_from_a_reference_is_not_echoed_when_refused(tmp_path: Pat
         pytest.param("FCA enquiry 2026-14 about gas trades", False, id="a-sentence"),
         pytest.param("3f2a9c1e-7b4d-4e2a-9f1c-2b3d4e5f6a7b", False, id="a-uuid"),
         pytest.param("eu-west-1", False, id="a-region"),
+        pytest.param("clientCertificateFile2", False, id="a-camel-case-field-name"),
         pytest.param(RANDOM, True, id="a-random-token"),
         pytest.param(GITHUB, True, id="a-github-token"),
         pytest.param(SLACK_HOOK, True, id="a-slack-webhook"),
