@@ -25,6 +25,7 @@ import sys
 
 import click
 
+from reconciler import redact
 from reconciler.cli import (
     archive_commands,
     engine_commands,
@@ -58,7 +59,9 @@ __all__ = [
 
 def main() -> None:
     """Run the command line. click's own usage errors (unknown flag, bad value) exit 1, not
-    click's default 2, which recon reserves for "changes present"."""
+    click's default 2, which recon reserves for "changes present". Output is scrubbed of
+    every secret recon holds (reconciler.redact) from the first byte."""
+    redact.install()
     try:
         cli.main(prog_name="recon", standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -1,4 +1,9 @@
-"""Shared pieces of the command line: the click group, --var options, error printing.
+"""Shared pieces of the command line: the click group, --var options, error printing,
+report files.
+
+Every command's output passes reconciler.redact: the group installs the scrubbing streams and
+log filter before any command runs, and `write_output` scrubs the files it writes, so a
+secret a server echoed back never reaches a terminal, a CI log or a report.
 
 Called by: reconciler.cli.* command modules.
 """
@@ -15,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, redact
 from reconciler.durations import Duration
 from reconciler.errors import InputError, ReconError, UsageError
 from reconciler.manifest.variables import load_var_files, parse_assignments
@@ -58,8 +63,8 @@ def variables(assignments: Sequence[str], files: Sequence[str]) -> dict[str, obj
 def fail(error: ReconError) -> None:
     if isinstance(error, InputError):
         for diagnostic in error.diagnostics:
-            click.echo(diagnostic.render(), err=True)
-    click.echo(f"error: {error}", err=True)
+            click.echo(redact.scrub(diagnostic.render()), err=True)
+    click.echo(redact.scrub(f"error: {error}"), err=True)
     sys.exit(error.exit_code)
 
 
@@ -67,6 +72,7 @@ def fail(error: ReconError) -> None:
 @click.version_option(__version__, prog_name="recon")
 def cli() -> None:
     """recon: recording compliance as code for trading desks."""
+    redact.install()
 
 
 def now_utc() -> dt.datetime:
@@ -82,7 +88,14 @@ def lock_seconds(text: str) -> float:
 
 
 def write_output(path: str, text: str, what: str) -> None:
-    """Write `text` to `path` atomically, or raise a ReconError that says why not."""
+    """Write `text` to `path` atomically, or raise a ReconError that says why not. Secrets
+    recon holds are scrubbed first (a note on stderr says so when there were any)."""
+    scrubbed = redact.scrub(text)
+    if scrubbed != text:
+        click.echo(
+            f"note: a secret recon holds was echoed by a server and is redacted in the {what} ({path})", err=True
+        )
+        text = scrubbed
     target = Path(path)
     temporary = target.with_name(f".{target.name}.tmp")
     try:

@@ -50,6 +50,7 @@ from typing import Any
 
 import click
 
+from reconciler import redact
 from reconciler.cli.archive_commands import pick_archive
 from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars
 from reconciler.cli.progress import note
@@ -362,7 +363,7 @@ def runtime(
     var_files: tuple[str, ...],
 ) -> None:
     """Stamp calls with the market data in force when they started (see `recon runtime --help`)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = redact.filter_handler(logging.StreamHandler(sys.stderr))  # alert details are scrubbed too
     handler.setFormatter(JsonLines())
     logging.getLogger("reconciler.runtime").addHandler(handler)
     logging.getLogger("reconciler.runtime").setLevel(logging.INFO)

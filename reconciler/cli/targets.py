@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reconciler import redact, secretrefs
 from reconciler.engine.workspace import Workspace
 from reconciler.errors import UsageError
 from reconciler.manifest.project import SANDBOX, AwsTarget, GenesysTarget, Project
@@ -111,9 +112,15 @@ def genesys_client(project: Project, root: Path, *, sender: Sender | None = None
     settings = target.genesys
     client_id = resolve_reference(settings.clientId, root, "clientId")
     secret = resolve_reference(settings.clientSecret, root, "clientSecret")
-    return GenesysClient(
-        genesys_endpoints(settings), client_id, secret, rate_per_minute=settings.ratePerMinute, sender=sender
-    ), client_id
+    client = GenesysClient(
+        genesys_endpoints(settings),
+        client_id,
+        secret,
+        rate_per_minute=settings.ratePerMinute,
+        sender=sender,
+        allow_link_local=settings.allowLinkLocal,
+    )
+    return client, client_id
 
 
 def sandbox_aws_config(services: Mapping[str, Any], region: str | None = None) -> AwsConfig:
@@ -138,9 +145,11 @@ def sandbox_aws_config(services: Mapping[str, Any], region: str | None = None) -
 
 
 def named_aws_config(settings: AwsTarget, region: str | None = None) -> AwsConfig:
-    """How to reach a named target's AWS account (credentials from boto3's chain)."""
+    """How to reach a named target's AWS account (credentials from boto3's chain; the keys in
+    the environment are registered for redaction: a session token travels with each request)."""
     from reconciler.providers.aws import AwsConfig  # noqa: PLC0415 (boto3 is slow to import)
 
+    redact.register(os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN"))
     return AwsConfig(region=region or settings.region, endpoint_url=settings.endpointUrl, profile=settings.profile)
 
 
@@ -206,27 +215,10 @@ def genesys_endpoints(settings: GenesysTarget) -> Endpoints:
 
 
 def resolve_reference(value: str, root: Path, field: str) -> str:
-    """`env:NAME` → the variable's value, `file:PATH` → the file's first line (relative to
-    the project); anything else is the value itself. The value is never echoed."""
-    if value.startswith("env:"):
-        name = value[4:]
-        found = os.environ.get(name)
-        if not found:
-            raise UsageError(
-                f"recon.yaml: {field} refers to the environment variable {name}, which is not set",
-                next_step=f"export {name}=... (from your secret manager) and run again",
-            )
-        return found
-    if value.startswith("file:"):
-        path = root / value[5:]
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(
-                f"recon.yaml: {field} refers to {path}, which cannot be read ({exc.strerror})",
-                next_step="fix the path or the file's permissions",
-            ) from exc
-    return value
+    """`env:NAME` -> the variable's value, `file:PATH` -> the file's text, inside the project
+    root or $RECON_SECRETS_DIR only (reconciler.secretrefs); anything else is the value
+    itself. The value is registered for redaction and never echoed."""
+    return secretrefs.resolve(value, root, field)
 
 
 def request_count(providers: ProviderSet) -> int:

@@ -25,6 +25,7 @@ from reconciler.errors import ReconError, UsageError
 from reconciler.manifest.kinds import API_VERSION
 from reconciler.manifest.model import Estate
 from reconciler.providers.base import Observed, ProviderSet, ResourceRef
+from reconciler.redact import scrub
 from reconciler.state.backend import StateSession
 from reconciler.state.model import ResourceState, State
 
@@ -183,5 +184,5 @@ def write_export(directory: Path, files: dict[str, str]) -> list[Path]:
         )
     directory.mkdir(parents=True, exist_ok=True)
     for path in targets:
-        path.write_text(files[path.name], encoding="utf-8")
+        path.write_text(scrub(files[path.name]), encoding="utf-8")  # no secret a server echoed is exported
     return targets

@@ -3,8 +3,9 @@
 Each pydantic error becomes one Diagnostic at the line and column of the offending value (or
 of the key, for unknown fields), with the dotted field path, a plain-words message and a
 hint: the allowed values, the close match for a misspelt field, the fields allowed here.
-Input values are never copied into messages by this module, so a secret typed into the
-wrong field cannot leak through an error.
+Input values are never copied into messages by this module, and a value a validator quotes
+is replaced by a placeholder when it looks like a secret or contains one recon holds, so a
+secret typed into the wrong field cannot leak through an error.
 
 Called by: reconciler.manifest.loader and reconciler.manifest.project.
 """
@@ -21,8 +22,9 @@ from pydantic_core import ErrorDetails
 
 from reconciler.diagnostics import Diagnostic, Location
 from reconciler.manifest.kinds.base import FieldError, suggest
-from reconciler.manifest.secrets_scan import redact
+from reconciler.manifest.secrets_scan import REDACTED, redact, unsafe_to_echo
 from reconciler.manifest.yamlsafe import ParsedDocument, Path
+from reconciler.redact import scrub
 
 _TYPE_WORDS = {
     "string_type": "text",
@@ -118,7 +120,16 @@ def allowed_fields(model: type[BaseModel], loc: Path) -> list[str]:
 
 
 def explain_error(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
-    """(message, hint) for one pydantic error."""
+    """(message, hint) for one pydantic error, never repeating a value that looks like a
+    secret or contains one recon holds (validators may quote the value they refuse)."""
+    message, hint = _explain(error, model)
+    got = error.get("input")
+    if isinstance(got, str) and got and unsafe_to_echo(got):
+        message, hint = message.replace(got, REDACTED), hint.replace(got, REDACTED)
+    return scrub(message), scrub(hint)
+
+
+def _explain(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
     kind = error["type"]
     loc: Path = tuple(error["loc"])
     last = redact(str(loc[-1])) if loc else ""
@@ -133,8 +144,9 @@ def explain_error(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str
         expected = str(ctx.get("expected", ""))
         got = error.get("input")
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
-        shown = f"'{got}'" if isinstance(got, str) and len(got) <= 64 else describe_value(got)
-        hint_more = suggest(got, choices) if isinstance(got, str) else ""
+        safe = isinstance(got, str) and len(got) <= 64 and not unsafe_to_echo(got)
+        shown = f"'{got}'" if safe else describe_value(got)
+        hint_more = suggest(got, choices) if safe and isinstance(got, str) else ""
         return f"{shown} is not allowed here{hint_more}", f"write one of: {expected}"
     if kind == "value_error" and isinstance(ctx.get("error"), FieldError):
         return ctx["error"].message, ""

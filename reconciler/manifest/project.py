@@ -14,13 +14,15 @@ Called by: reconciler.manifest.loader.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
+from reconciler import secretrefs
 from reconciler.diagnostics import Diagnostic, DiagnosticList, Location
 from reconciler.manifest.explain import diagnostics_from, field_path
-from reconciler.manifest.kinds.base import AwsRegion, FieldError, GenesysRegion, Model, SecretRef, suggest
+from reconciler.manifest.kinds.base import AwsRegion, FieldError, GenesysRegion, Model, suggest
+from reconciler.manifest.outbound import HttpsUrl, SecretReference, check_link_local
 from reconciler.manifest.secrets_scan import find_secrets
 from reconciler.manifest.source import SourceProblem, read_text
 from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
@@ -28,19 +30,36 @@ from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
 SANDBOX = "sandbox"
 
 
+def _check_client_id(value: str) -> str:
+    problem = secretrefs.reference_problem(value)
+    if problem is not None:
+        raise ValueError(f"{problem}; {secretrefs.REFERENCE_HINT}")
+    return value
+
+
 class GenesysTarget(Model):
     region: GenesysRegion
     """The org's Genesys Cloud region."""
-    clientId: str = Field(min_length=1)
+    clientId: Annotated[str, Field(min_length=1), AfterValidator(_check_client_id)]
     """OAuth client id (not a secret; env:NAME also works)."""
-    clientSecret: SecretRef
+    clientSecret: SecretReference
     """OAuth client secret: env:NAME or file:PATH, never the value."""
-    apiUrl: str | None = None
-    """Override the region's API base URL (a private link, a proxy, or the embedded sandbox)."""
-    loginUrl: str | None = None
-    """Override the region's login base URL (defaults to apiUrl when that is given)."""
+    apiUrl: HttpsUrl | None = None
+    """Override the region's API base URL (a private link, a proxy, or the embedded sandbox):
+    https:// (http:// only to loopback). The OAuth token is sent to this host only."""
+    loginUrl: HttpsUrl | None = None
+    """Override the region's login base URL (defaults to apiUrl when that is given). The
+    client secret is sent to this host only."""
+    allowLinkLocal: bool = False
+    """Allow apiUrl/loginUrl to be link-local addresses (cloud metadata addresses never are)."""
     ratePerMinute: int = Field(default=300, ge=1)
     """Requests per minute recon allows itself against this org (shared by all providers)."""
+
+    @model_validator(mode="after")
+    def _references_and_endpoints(self) -> GenesysTarget:
+        check_link_local(self.apiUrl, ("apiUrl",), "http", allowed=self.allowLinkLocal)
+        check_link_local(self.loginUrl, ("loginUrl",), "http", allowed=self.allowLinkLocal)
+        return self
 
 
 class AwsTarget(Model):
@@ -48,8 +67,16 @@ class AwsTarget(Model):
     """Default AWS region for API calls."""
     profile: str | None = None
     """Named AWS profile; without it the standard credential chain applies."""
-    endpointUrl: str | None = None
-    """Custom S3 endpoint (an S3-compatible store); leave unset for AWS."""
+    endpointUrl: HttpsUrl | None = None
+    """Custom S3 endpoint (an S3-compatible store): https:// (http:// only to loopback);
+    leave unset for AWS."""
+    allowLinkLocal: bool = False
+    """Allow endpointUrl to be a link-local address (cloud metadata addresses never are)."""
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> AwsTarget:
+        check_link_local(self.endpointUrl, ("endpointUrl",), "http", allowed=self.allowLinkLocal)
+        return self
 
 
 class Target(Model):

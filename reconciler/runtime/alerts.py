@@ -6,10 +6,15 @@ collectors `alert(kind, detail: str)`: `WebhookAlerts.alert` takes both and queu
 is delivered once per sink lifetime. The body (`slack_payload`) is Slack's `text` and `blocks`
 plus `recon`, the machine-readable alert for other receivers. Retries: connection errors,
 timeouts, 429 (Retry-After honoured, capped at 30 s) and 5xx, up to `attempts` posts with
-exponential backoff (capped at 10 s); other statuses fail at once. `aclose()` drains the queue
-for at most `timeout_s * attempts` seconds. Secrets: a webhook URL's path is itself one, so logs,
-errors and repr show `scheme://host` only (`redact_url`, also on httpx's own request log line);
-payloads are never logged; a shared client's headers, cookies and auth never reach the webhook.
+exponential backoff (capped at 10 s); other statuses fail at once (a redirect is not followed).
+`aclose()` drains the queue for at most `timeout_s * attempts` seconds. Secrets: a webhook URL's
+path is itself one, so logs, errors and repr show `scheme://host` only (`redact_url`), and the
+URL is registered with reconciler.redact (httpx's own request log line is scrubbed by it);
+payloads are never logged, and are scrubbed of every secret recon holds before they are posted
+(an alert may quote a server's error); a shared client's headers, cookies and auth never reach
+the webhook. The URL must pass reconciler.endpoints (https, or http on loopback; never a
+link-local or metadata address, also after DNS). The webhook's answer is never read: only its
+status counts.
 
 Called by: reconciler.runtime.service, `recon runtime`. Imports httpx and reconciler.errors.
 """
@@ -24,10 +29,10 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import httpx
 
+from reconciler import endpoints, redact
 from reconciler.errors import UsageError
 
 log = logging.getLogger("reconciler.runtime")
@@ -54,7 +59,6 @@ KIND_SEVERITY = dict.fromkeys(("capture_gap", "collector_down", "unauthorized"),
 MAX_FIELDS = 10
 MAX_VALUE = 200
 MAX_BACKOFF_S = 10.0
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 MAX_RETRY_AFTER_S = 30.0
 
 
@@ -123,13 +127,7 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
 
 def redact_url(url: str) -> str:
     """`scheme://host[:port]` of `url`: no user info, path, query or fragment."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port
-    except ValueError:
-        return "<invalid url>"
-    host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    return endpoints.origin_of(url)
 
 
 class WebhookAlerts:
@@ -147,7 +145,8 @@ class WebhookAlerts:
         queue_size: int = 1000,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        _check_url(url)
+        self._endpoint = _check_url(url)
+        self._guard = endpoints.HostGuard()
         if attempts < 1 or timeout_s <= 0 or backoff_s < 0 or queue_size < 1:
             raise UsageError("webhook alerts need attempts >= 1, timeout_s > 0, backoff_s >= 0 and queue_size >= 1")
         self._url, self.target = url, redact_url(url)
@@ -158,8 +157,8 @@ class WebhookAlerts:
         self._worker: asyncio.Task[None] | None = None
         self._in_flight = self._closed = False
         self.delivered = self.failed = self.dropped = 0
-        _SECRET_URLS[str(httpx.URL(url))] = self.target
-        logging.getLogger("httpx").addFilter(_redact_httpx_log)
+        redact.register(url, str(httpx.URL(url)))
+        redact.filter_logger("httpx")
 
     def __repr__(self) -> str:
         return f"WebhookAlerts({self.target})"
@@ -231,13 +230,20 @@ class WebhookAlerts:
         assert self._client is not None
         # A bare Request, not client.post(): a shared client's headers, cookies and auth stay out.
         headers, timeout = {"Content-Type": "application/json"}, {"timeout": httpx.Timeout(self.timeout_s).as_dict()}
-        body, reason = json.dumps(slack_payload(alert)).encode(), ""
+        body, reason = json.dumps(redact.scrub_data(slack_payload(alert))).encode(), ""
+        try:
+            await self._guard.ensure(self._endpoint, "the alert webhook URL")
+        except endpoints.EndpointRefused as refused:
+            self.failed += 1
+            log.warning("alert %s to %s not sent: %s", alert.kind, self.target, refused.message)
+            return
         for attempt in range(self.attempts):
             delay = min(self.backoff_s * 2**attempt, MAX_BACKOFF_S)
             request = httpx.Request("POST", self._url, content=body, headers=headers, extensions=timeout)
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    response = await self._client.send(request, auth=None, follow_redirects=False)
+                    response = await self._client.send(request, auth=None, follow_redirects=False, stream=True)
+                    await response.aclose()  # only the status counts: the body is never read
             except (httpx.TransportError, TimeoutError) as error:
                 reason = type(error).__name__
             else:
@@ -257,19 +263,12 @@ class WebhookAlerts:
         log.warning("alert %s to %s failed after %d attempt(s): %s", alert.kind, self.target, attempt + 1, reason)
 
 
-def _check_url(url: str) -> None:
-    safe = redact_url(url)
+def _check_url(url: str) -> endpoints.Endpoint:
+    """The webhook URL as the endpoint policy accepts it, or UsageError (showing scheme://host only)."""
     try:
-        scheme, host = (parts := urlsplit(url)).scheme, parts.hostname or ""
-    except ValueError:
-        scheme = host = ""
-    if scheme not in ("http", "https") or not host:
-        raise UsageError(f"alert webhook URL {safe} is not an http(s) URL", next_step="use an https:// URL")
-    if scheme == "http" and host.lower() not in LOOPBACK_HOSTS:
-        raise UsageError(
-            f"alert webhook URL {safe} is plain http to a remote host",
-            next_step="use an https:// URL (plain http is only allowed to 127.0.0.1, ::1 or localhost)",
-        )
+        return endpoints.check(url, "http", what=f"alert webhook URL {redact_url(url)}")
+    except endpoints.EndpointRefused as refused:
+        raise UsageError(refused.message, next_step=refused.hint or "use an https:// URL") from None
 
 
 def _retry_after(value: str, default: float) -> float:
@@ -289,17 +288,3 @@ def _truncate(text: str, limit: int = MAX_VALUE) -> str:
 def _escape(text: str) -> str:
     """Slack mrkdwn control characters, so a detail value cannot mention @channel or forge a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-_SECRET_URLS: dict[str, str] = {}
-"""Webhook URL -> its `redact_url`, for `_redact_httpx_log` (a URL once registered stays redacted)."""
-
-
-def _redact_httpx_log(record: logging.LogRecord) -> bool:
-    """A filter on the `httpx` logger: its `HTTP Request: POST <url>` line shows a webhook as scheme://host."""
-    if isinstance(record.args, tuple):
-        args = [str(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args]
-        for url, safe in _SECRET_URLS.items():
-            args = [arg.replace(url, safe) if isinstance(arg, str) else arg for arg in args]
-        record.args = tuple(args)
-    return True

@@ -75,6 +75,10 @@ def publish_head(log: EvidenceLog, s3_client: Any, bucket: str, prefix: str = DE
     return head
 
 
+MAX_HEAD_BYTES = 64 * 1024
+"""A published head is a few hundred bytes; a larger object is not read."""
+
+
 def parse_head(text: str | bytes, where: str) -> ChainHead:
     """A head document; ReconError naming `where` when it is not one."""
     try:
@@ -106,7 +110,13 @@ def read_heads(s3_client: Any, bucket: str, prefix: str = DEFAULT_PREFIX) -> lis
             key = str(entry["Key"])
             if not key.endswith(".json"):
                 continue
-            body = AwsClient.call(s3_client, "get_object", bucket=bucket, Bucket=bucket, Key=key)["Body"].read()
+            found = AwsClient.call(s3_client, "get_object", bucket=bucket, Bucket=bucket, Key=key)["Body"]
+            body = AwsClient.read_limited(found, MAX_HEAD_BYTES)
+            if body is None:
+                raise ReconError(
+                    f"s3://{bucket}/{key} is larger than {MAX_HEAD_BYTES:,} bytes: not an evidence chain head",
+                    next_step="check the prefix points at evidence heads",
+                )
             heads.append(parse_head(body, f"s3://{bucket}/{key}"))
         if not page.get("IsTruncated"):
             break

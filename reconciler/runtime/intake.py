@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import random
 import re
@@ -45,6 +44,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from reconciler import endpoints, jsonsafe
 from reconciler.providers.genesys.client import GenesysClient
 from reconciler.providers.genesys.errors import GenesysError
 from reconciler.runtime.snapshot.injector import CallStart
@@ -65,7 +65,20 @@ SOCKET_CLOSING = "v2.system.socket_closing"
 METADATA = "channel.metadata"
 QUEUE_TOPIC_RE = re.compile(r"^v2\.routing\.queues\.(?P<queue>[^.]+)\.conversations$")
 CUSTOMER_PURPOSES = ("customer", "external")
+MAX_MESSAGE = 1 * 2**20
+"""Largest notification frame read (websockets' own default, made explicit): events are a few KB."""
 COUNTERS = ("events", "call_starts", "duplicates", "reconnects", "gap_recovered", "heartbeats")
+
+
+def _checked_socket(uri: str) -> str:
+    """The channel's `connectUri` if the endpoint policy allows it (wss://, or ws:// on
+    loopback, never a metadata address: the platform names it, recon checks it), else
+    GenesysError (the intake retries with a new channel, bounded)."""
+    try:
+        endpoints.check(uri, "ws", what="the notification channel's connectUri")
+    except endpoints.EndpointRefused as refused:
+        raise GenesysError(f"refusing to connect: {refused.message}", next_step=refused.hint) from None
+    return uri
 
 
 def utc_now() -> dt.datetime:
@@ -274,7 +287,7 @@ class EventIntake:
                 channel_id, uri = str(channel["id"]), str(channel["connectUri"])
                 subscribed = [{"id": t} for t in topics[first : first + MAX_TOPICS]]
                 await self.client.put(f"{CHANNELS_PATH}/{channel_id}/subscriptions", json=subscribed)
-                sockets.append(await connect(uri, open_timeout=30))
+                sockets.append(await connect(_checked_socket(uri), open_timeout=30, max_size=MAX_MESSAGE))
                 channel_ids.append(channel_id)
         except BaseException:
             for ws in sockets:
@@ -305,7 +318,7 @@ class EventIntake:
             except ConnectionClosed as closed:
                 return f"closed ({closed.rcvd.code if closed.rcvd else 'no close frame'})"
             try:
-                message = json.loads(raw)
+                message = jsonsafe.loads(raw, what="a notification", max_bytes=MAX_MESSAGE)
             except ValueError:
                 continue
             if not isinstance(message, dict):

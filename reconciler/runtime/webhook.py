@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
 
+from reconciler import jsonsafe
 from reconciler.runtime.intake import QUEUE_TOPIC_RE, Seen, call_start_from_event, offer
 from reconciler.runtime.snapshot.injector import CallStart
 
@@ -71,7 +71,7 @@ class WebhookIntake:
     def accept(self, body: bytes) -> HTTPStatus:
         """Handle one POSTed body: -> the status to answer."""
         try:
-            envelope = json.loads(body)
+            envelope = jsonsafe.loads(body, what="the event", max_bytes=MAX_BODY)
         except ValueError:
             return self._reject("body is not JSON")
         detail = envelope.get("detail") if isinstance(envelope, dict) else None

@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from reconciler.redact import scrub_data
 from reconciler.state.clock import Clock, iso, utc_now
 from reconciler.state.guard import ensure_secret_free, redact
 from reconciler.state.journal import Record, apply_record
@@ -188,7 +189,7 @@ class StateSession:
     def _record(self, address: str, op: str, data: dict[str, Any]) -> None:
         self._check_open()
         try:  # a detached copy, in exactly the shape replay will see (tuples become lists, ...)
-            data = json.loads(json.dumps(data))
+            data = scrub_data(json.loads(json.dumps(data)))  # no secret a server echoed is kept
         except (TypeError, ValueError) as error:
             raise StateError(f"cannot record the state of {address}: it is not plain JSON ({error})") from None
         ensure_secret_free(data, f"the state of {address}")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from reconciler.jsonsafe import MAX_BYTES as MAX_OBJECT_BYTES
 from reconciler.state.model import StateError
 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
@@ -196,9 +197,14 @@ class Bucket:
         try:
             with self._errors("read", key):
                 response = self.client.get_object(Bucket=self.name, Key=key)
-                body = response["Body"].read()
+                body = response["Body"].read(MAX_OBJECT_BYTES + 1)
         except Missing:
             return None
+        if len(body) > MAX_OBJECT_BYTES:
+            raise StateError(
+                f"s3://{self.name}/{key} is larger than {MAX_OBJECT_BYTES:,} bytes; recon does not read it",
+                next_step="check the state bucket and key point at recon's state",
+            )
         return Found(body, str(response.get("ETag", "")), response.get("LastModified"))
 
     def etag(self, key: str) -> str | None:

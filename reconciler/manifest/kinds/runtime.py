@@ -15,34 +15,31 @@ from pydantic import AfterValidator, Field, model_validator
 from reconciler.durations import DurationField, positive
 from reconciler.manifest.kinds.base import (
     FieldError,
-    FileRef,
-    HttpUrl,
     Model,
     Name,
     Percent,
     Reference,
-    SecretRef,
     Spec,
-    WebSocketUrl,
     register_kind,
 )
+from reconciler.manifest.outbound import FileReference, HttpsUrl, SecretReference, WssUrl, check_link_local
 
 
 class FeedTls(Model):
-    clientCert: FileRef
+    clientCert: FileReference
     """Client certificate for mutual TLS (file:PATH)."""
-    clientKey: SecretRef
+    clientKey: SecretReference
     """Client private key: a secret reference (env:NAME or file:PATH)."""
-    ca: FileRef | None = None
+    ca: FileReference | None = None
     """CA bundle that signs the feed's server certificate (file:PATH)."""
 
 
 class FeedCredentials(Model):
-    token: SecretRef | None = None
+    token: SecretReference | None = None
     """A bearer token or API key, as a secret reference."""
     clientId: str | None = None
     """OAuth client id where the feed uses client credentials (e.g. Refinitiv)."""
-    clientSecret: SecretRef | None = None
+    clientSecret: SecretReference | None = None
     """OAuth client secret, as a secret reference."""
 
 
@@ -78,8 +75,12 @@ class FeedScope(Model):
 class MarketDataFeedSpec(Spec):
     provider: Literal["generic-rest", "bloomberg", "refinitiv", "ice"]
     """The feed's wire dialect."""
-    url: HttpUrl
-    """The snapshot endpoint."""
+    url: HttpsUrl
+    """The snapshot endpoint: https:// (http:// only to loopback). Its token endpoint, for
+    refinitiv, is on the same host."""
+    allowLinkLocal: bool = False
+    """Allow `url` to be a link-local address (169.254.0.0/16, fe80::/10); cloud metadata
+    addresses are refused even then."""
     tls: FeedTls | None = None
     """Mutual TLS settings."""
     credentials: FeedCredentials | None = None
@@ -99,6 +100,7 @@ class MarketDataFeedSpec(Spec):
 
     @model_validator(mode="after")
     def _unique_snapshot_keys(self) -> MarketDataFeedSpec:
+        check_link_local(self.url, ("url",), "http", allowed=self.allowLinkLocal)
         seen: set[str] = set()
         for index, instrument in enumerate(self.instruments):
             if instrument.as_ in RESERVED_SNAPSHOT_KEYS:
@@ -129,13 +131,18 @@ class DataSource(Model):
 
 
 class Endpoints(Model):
-    primary: WebSocketUrl
-    """The TradeSense WBA endpoint (wss://...)."""
-    secondary: WebSocketUrl | None = None
+    primary: WssUrl
+    """The TradeSense WBA endpoint (wss://...; ws:// only to loopback)."""
+    secondary: WssUrl | None = None
     """The HA partner; only for a pair that serves duplicates of the same CDRs."""
+    allowLinkLocal: bool = False
+    """Allow the endpoints to be link-local addresses (169.254.0.0/16, fe80::/10); cloud
+    metadata addresses are refused even then."""
 
     @model_validator(mode="after")
     def _distinct(self) -> Endpoints:
+        check_link_local(self.primary, ("primary",), "ws", allowed=self.allowLinkLocal)
+        check_link_local(self.secondary, ("secondary",), "ws", allowed=self.allowLinkLocal)
         if self.secondary is not None and self.secondary == self.primary:
             raise FieldError(
                 ("secondary",), "secondary is the same endpoint as primary; remove it or name the HA partner"
@@ -157,7 +164,7 @@ class Collector(Model):
     """The collector's name."""
     endpoints: Endpoints
     """The TradeSense server (or HA pair) this collector polls."""
-    token: SecretRef
+    token: SecretReference
     """The TradeSense API user token, as a secret reference."""
     pollInterval: Annotated[DurationField, AfterValidator(positive)]
     """How often CDRs are polled (e.g. 10s)."""

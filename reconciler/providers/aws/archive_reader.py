@@ -26,6 +26,8 @@ from reconciler.providers.aws.client import AwsClient
 
 call = AwsClient.call
 CHUNK = 1024 * 1024
+MAX_METADATA_BYTES = 1024 * 1024
+"""A `_metadata.json` larger than this is not read (it is reported like an unreadable one)."""
 _GONE = object()
 
 
@@ -66,10 +68,9 @@ def _read_metadata(client: AwsClient, bucket: str, region: str, key: str) -> Any
     body = _get(client, bucket, region, key)
     if body is None:
         return _GONE
-    try:
-        raw = body.read()
-    finally:
-        body.close()
+    raw = AwsClient.read_limited(body, MAX_METADATA_BYTES)
+    if raw is None:
+        return None
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -128,6 +128,16 @@ class AwsClient:
         return self._client("kms", region or self.config.region)
 
     @staticmethod
+    def read_limited(body: Any, limit: int) -> bytes | None:
+        """At most `limit` bytes of an S3 object's streaming body (closed afterwards); None
+        when the object is larger: recon never reads an unbounded remote body."""
+        try:
+            data: bytes = body.read(limit + 1)
+        finally:
+            body.close()
+        return None if len(data) > limit else data
+
+    @staticmethod
     def call(client: Any, operation: str, *, bucket: str = "", absent: Iterable[str] = (), **kwargs: Any) -> Any:
         """`client.<operation>(**kwargs)` (operation in snake_case), synchronously.
 

@@ -6,7 +6,11 @@ The token is cached and fetched again `REFRESH_MARGIN` (60 s) before it expires,
 after the API answers 401 (`invalidate`). Concurrent callers share one fetch (asyncio.Lock).
 
 Credentials arrive as plain strings: resolving `env:`/`file:` references is the caller's
-job. Neither the secret nor the token ever appears in a repr or an error message.
+job. Neither the secret nor the token ever appears in a repr or an error message: both (and
+the Basic header) are registered with reconciler.redact, so a server echoing one back is
+scrubbed from everything recon prints or writes. The token request goes to the login host
+only, is never redirected (a 3xx is an error), and its answer is read within
+replies.MAX_RESPONSE_BYTES.
 
 Called by: `reconciler.providers.genesys.client.GenesysClient` (one TokenSource per client).
 """
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from reconciler import redact
 from reconciler.providers.genesys.errors import (
     AuthenticationError,
     RateLimitedError,
@@ -29,7 +34,9 @@ from reconciler.providers.genesys.errors import (
     body_message,
     error_for_response,
     parse_body,
+    remote_text,
 )
+from reconciler.providers.genesys.replies import Answer, read_httpx
 
 REFRESH_MARGIN = 60.0
 """Seconds before expiry at which a cached token counts as stale."""
@@ -43,6 +50,9 @@ class ClientCredentials:
 
     client_id: str
     client_secret: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        redact.register(self.client_secret, self.basic_header(), self.basic_header().removeprefix("Basic "))
 
     def basic_header(self) -> str:
         raw = f"{self.client_id}:{self.client_secret}".encode()
@@ -107,10 +117,14 @@ class TokenSource:
     async def _fetch(self) -> None:
         self.fetches += 1
         try:
-            response = await self._http.post(
+            request = self._http.build_request(
+                "POST",
                 self._url,
                 data={"grant_type": "client_credentials"},
                 headers={"Authorization": self._credentials.basic_header(), "Accept": "application/json"},
+            )
+            response = await read_httpx(
+                await self._http.send(request, stream=True, follow_redirects=False), self.endpoint
             )
         except httpx.TransportError as exc:
             raise ServerError(
@@ -120,11 +134,20 @@ class TokenSource:
                 retryable=True,
             ) from None
         status = response.status_code
+        if 300 <= status < 400:
+            raise ResponseError(
+                endpoint=self.endpoint,
+                status=status,
+                problem=f"a redirect (HTTP {status}), which recon does not follow with credentials; "
+                "set loginUrl to the login host itself",
+            )
         if status in (400, 401, 403):
             body = parse_body(response.content)
             detail = ""
             if isinstance(body, dict):
-                detail = str(body.get("error_description") or body.get("error") or "") or body_message(body)
+                detail = remote_text(str(body.get("error_description") or body.get("error") or "")) or body_message(
+                    body
+                )
             raise AuthenticationError(endpoint=self.endpoint, status=status, detail=detail)
         if status >= 400:
             error = error_for_response(self.endpoint, status, response.content)
@@ -136,7 +159,7 @@ class TokenSource:
         self._token, lifetime = self._parse(response)
         self._expires_at = self._clock() + lifetime
 
-    def _parse(self, response: httpx.Response) -> tuple[str, float]:
+    def _parse(self, response: Answer) -> tuple[str, float]:
         try:
             body = response.json()
         except ValueError:
@@ -150,6 +173,7 @@ class TokenSource:
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             raise ResponseError(endpoint=self.endpoint, field="access_token", problem="is missing")
+        redact.register(token)
         lifetime = body.get("expires_in")
         if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
             raise ResponseError(

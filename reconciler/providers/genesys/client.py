@@ -14,6 +14,15 @@ API requests go through httpx, or through a `Sender` when one is given (the runt
 `transport.PooledSender`, aiohttp: a fifth of the CPU per request); token fetches always use
 httpx. The loop above is the same for both.
 
+Where credentials go: the client secret only to the login host (auth.py), the bearer token
+only to the API host. Both base URLs must pass reconciler.endpoints (https, or http on
+loopback; never a metadata or unspecified address) when the client is built, and their host
+names are checked against DNS before the first request (`endpoints.HostGuard`, on a real
+network). Every request path is made relative to the API base (a `nextUri` cannot name
+another host), redirects are never followed (a 3xx is an error), no cookie is kept, and a
+plain-http (loopback) request never goes through an environment proxy. Bodies are read
+within `replies.MAX_RESPONSE_BYTES` and parsed with reconciler.jsonsafe.
+
 `paginate` walks `{entities, pageNumber, pageCount, nextUri}` pages; `paginate_cursor` walks
 cursor-paged endpoints. `requests` counts every HTTP request sent, token fetches included
 (`token_requests` counts those alone), for --verbose output and benchmarks.
@@ -29,13 +38,16 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Protocol
 
 import httpx
 
+from reconciler import endpoints as policy
 from reconciler.providers.genesys.auth import ClientCredentials, TokenSource
 from reconciler.providers.genesys.errors import (
     AuthenticationError,
+    GenesysError,
     RateLimitedError,
     ResponseError,
     ServerError,
@@ -44,6 +56,7 @@ from reconciler.providers.genesys.errors import (
 from reconciler.providers.genesys.paging import entities_of, int_field, page_size_for, path_only, relative_uri
 from reconciler.providers.genesys.ratelimit import DEFAULT_BURST, TokenBucket
 from reconciler.providers.genesys.regions import Endpoints
+from reconciler.providers.genesys.replies import read_httpx
 
 Params = Mapping[str, str | int | float | bool | list[str]]
 
@@ -99,6 +112,22 @@ class ClientSettings:
     burst: int = DEFAULT_BURST
     max_retries: int = 5
     timeout: float = 30.0
+    allow_link_local: bool = False
+
+
+def checked_endpoint(url: str, what: str, *, allow_link_local: bool) -> policy.Endpoint:
+    """`url` as reconciler.endpoints accepts it, or a GenesysError saying why not."""
+    try:
+        return policy.check(url, "http", allow_link_local=allow_link_local, what=what)
+    except policy.EndpointRefused as refused:
+        raise GenesysError(
+            f"refusing to use {refused.message}", next_step=refused.hint or "fix the target's apiUrl / loginUrl"
+        ) from None
+
+
+def no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing: no cookie set by one host is ever sent to another."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 class GenesysClient:
@@ -119,9 +148,12 @@ class GenesysClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        allow_link_local: bool = False,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        self._api = checked_endpoint(endpoints.api_base, "the Genesys API URL", allow_link_local=allow_link_local)
+        self._login = checked_endpoint(endpoints.login_base, "the Genesys login URL", allow_link_local=allow_link_local)
         self.endpoints = endpoints
         self.max_retries = max_retries
         self._sleep = sleep
@@ -130,7 +162,12 @@ class GenesysClient:
             transport=transport,
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            follow_redirects=False,
+            cookies=no_cookies(),
+            mounts={"http://": None},  # plain http is loopback only: never through a proxy
         )
+        self._guard = policy.HostGuard(allow_link_local=allow_link_local) if transport is None else None
+        """DNS checks of the two hosts, on a real network only (an injected transport has no DNS)."""
         self._sender = sender
         """API requests go here when set (token fetches always use httpx: a few an hour)."""
         self._auth = TokenSource(
@@ -146,6 +183,7 @@ class GenesysClient:
             burst,
             max_retries,
             timeout,
+            allow_link_local,
         )
         self._api_requests = 0
         self.retries = 0
@@ -166,6 +204,7 @@ class GenesysClient:
             burst=settings.burst,
             max_retries=settings.max_retries,
             timeout=settings.timeout,
+            allow_link_local=settings.allow_link_local,
         )
 
     def settings(self) -> ClientSettings:
@@ -216,9 +255,14 @@ class GenesysClient:
         """Send one API call with throttling, auth and retries; return the decoded JSON body
         (None for an empty body). `path` is relative to the API base and may carry a query."""
         endpoint = f"{method} {path_only(path)}"
-        url = self.endpoints.api_base + relative_uri(path)
+        relative = relative_uri(path)
+        if not relative.startswith("/"):  # "@evil.example/x" appended to the base would name another host
+            relative = "/" + relative
+        url = self.endpoints.api_base + relative
         attempt = 0
         refreshed = False
+        if self._guard is not None:
+            await self._check_hosts()
         while True:
             await self.limiter.acquire()
             try:
@@ -236,7 +280,8 @@ class GenesysClient:
                 if self._sender is not None:
                     response = await self._sender.send(method, url, params=params, json=json, headers=headers)
                 else:
-                    response = await self._http.request(method, url, params=params, json=json, headers=headers)
+                    request = self._http.build_request(method, url, params=params, json=json, headers=headers)
+                    response = await read_httpx(await self._http.send(request, stream=True), endpoint)
             except httpx.TransportError as exc:
                 if attempt >= self.max_retries:
                     raise ServerError(
@@ -249,6 +294,13 @@ class GenesysClient:
                 attempt += 1
                 continue
             status = response.status_code
+            if 300 <= status < 400:
+                raise ResponseError(
+                    endpoint=endpoint,
+                    status=status,
+                    problem=f"a redirect (HTTP {status}), which recon does not follow with the token; "
+                    "set apiUrl to the API host itself",
+                )
             if status < 400:
                 return self._decode(response, endpoint)
             if status == 401:
@@ -267,6 +319,17 @@ class GenesysClient:
             else:
                 await self._backoff(attempt)
             attempt += 1
+
+    async def _check_hosts(self) -> None:
+        """The DNS half of the endpoint policy for both hosts (cached by the guard)."""
+        assert self._guard is not None
+        try:
+            await self._guard.ensure(self._api, "the Genesys API URL")
+            await self._guard.ensure(self._login, "the Genesys login URL")
+        except policy.EndpointRefused as refused:
+            raise GenesysError(
+                f"refusing to use {refused.message}", next_step="fix the target's apiUrl / loginUrl"
+            ) from None
 
     async def _backoff(self, attempt: int) -> None:
         self.retries += 1

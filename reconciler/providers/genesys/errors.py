@@ -11,17 +11,22 @@
         └── ResponseError           a 2xx whose body is not the JSON we expect (names the field)
 
 `error_for_response` maps a non-2xx response to the right class. Messages name the endpoint
-("GET /api/v2/routing/queues") and never contain credentials, tokens or query strings.
+("GET /api/v2/routing/queues") and never contain credentials, tokens or query strings: the
+platform's own message (which a server can make echo anything, a token included) is scrubbed
+of every secret recon holds (reconciler.redact) and clipped to MAX_DETAIL characters.
 
 Called by: `auth` and `client` in this package; providers built on the client catch these.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from reconciler import jsonsafe, redact
 from reconciler.providers.base import ProviderError
+
+MAX_DETAIL = 500
+"""Characters of a platform error message that are kept."""
 
 CREDENTIALS_NEXT_STEP = (
     "check the target's clientId and clientSecret references (env:/file:) point at an OAuth "
@@ -110,7 +115,7 @@ def parse_body(content: bytes) -> Any:
     if not content:
         return None
     try:
-        return json.loads(content)
+        return jsonsafe.loads(content, what="the error body", max_bytes=1 << 20)
     except ValueError:
         return None
 
@@ -124,17 +129,23 @@ def missing_permissions(body: Any) -> list[str]:
     if isinstance(params, dict):
         for value in params.values():
             items = value if isinstance(value, list) else str(value).split(",")
-            found.extend(str(item).strip() for item in items if str(item).strip())
-    return found
+            found.extend(remote_text(str(item)) for item in items if str(item).strip())
+    return found[:20]
 
 
 def body_message(body: Any) -> str:
-    """The platform's human message from an error body ("" when there is none)."""
+    """The platform's human message from an error body ("" when there is none), scrubbed of
+    secrets and clipped."""
     if isinstance(body, dict):
         message = body.get("message")
         if isinstance(message, str):
-            return message.strip()
+            return remote_text(message)
     return ""
+
+
+def remote_text(text: str) -> str:
+    """Text a server sent, fit for a message: scrubbed of secrets, on one line, clipped."""
+    return redact.clip(" ".join(text.split()), MAX_DETAIL)
 
 
 def error_for_response(endpoint: str, status: int, content: bytes, *, after_retries: int = 0) -> GenesysError:

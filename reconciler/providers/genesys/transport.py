@@ -18,18 +18,22 @@ loop unchanged, aiohttp's connection and timeout errors are re-raised as httpx's
 The session verifies TLS with httpx's default context (certifi, or `SSL_CERT_FILE` /
 `SSL_CERT_DIR`), keeps at most `max_connections` connections, and is created on first use
 inside the running event loop. URLs are sent as built (already encoded), never re-quoted.
-Proxies: `HTTPS_PROXY` / `HTTP_PROXY` and `NO_PROXY` apply as they do for httpx, read once
-per host. (aiohttp's own `trust_env` re-reads them, and `.netrc`, in a worker thread on every
-request: two thread hops per request, which cost more than the request itself.)
+Proxies: `HTTPS_PROXY` and `NO_PROXY` apply as they do for httpx, read once per host; a
+plain-http request (loopback only, by the endpoint policy) never goes through a proxy.
+(aiohttp's own `trust_env` re-reads them, and `.netrc`, in a worker thread on every request:
+two thread hops per request, which cost more than the request itself.)
+
+Credentials stay on the host they were sent to: redirects are not followed (aiohttp follows
+them by default, Authorization header included; here a 3xx comes back to the request loop,
+which refuses it), no cookie is kept (`DummyCookieJar`), and a body is read only up to
+`replies.MAX_RESPONSE_BYTES`.
 
 Called by: reconciler.cli.targets.genesys_client for `recon runtime`; bench/bench_runtime.py.
 """
 
 from __future__ import annotations
 
-import json as jsonlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from urllib.request import getproxies, proxy_bypass
@@ -39,21 +43,12 @@ import httpx
 from yarl import URL
 
 from reconciler.providers.genesys.client import USER_AGENT, Params
+from reconciler.providers.genesys.paging import path_only
+from reconciler.providers.genesys.replies import MAX_RESPONSE_BYTES, Answer, declared_too_large, too_large
 
 DEFAULT_CONNECTIONS = 32
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One complete response: what `GenesysClient.request` reads of it."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    """Case-insensitive (aiohttp's CIMultiDictProxy)."""
-    content: bytes
-
-    def json(self) -> Any:
-        return jsonlib.loads(self.content)
+Reply = Answer
+"""One complete response (the name this module used before replies.Answer)."""
 
 
 class PooledSender:
@@ -73,22 +68,36 @@ class PooledSender:
                 connector=connector,
                 timeout=self._timeout,
                 trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
                 headers={"Accept": "application/json", "User-Agent": USER_AGENT},
             )
         return self._session
 
     async def send(
         self, method: str, url: str, *, params: Params | None, json: Any, headers: Mapping[str, str]
-    ) -> Reply:
-        """Send one request and read its body. Raises httpx.TransportError subclasses for
-        connection problems and timeouts (never aiohttp's own errors)."""
+    ) -> Answer:
+        """Send one request and read its body (at most replies.MAX_RESPONSE_BYTES). Raises
+        httpx.TransportError subclasses for connection problems and timeouts (never aiohttp's
+        own errors), ResponseError for a body over the limit."""
         if params:
             url += ("&" if "?" in url else "?") + urlencode(_query(params), doseq=True)
         target = URL(url, encoded=True)
         proxy = self._proxy(target) if self._proxies else None
+        session = self._open()
         try:
-            async with self._open().request(method, target, json=json, headers=headers, proxy=proxy) as response:
-                return Reply(response.status, response.headers, await response.read())
+            async with session.request(
+                method, target, json=json, headers=headers, proxy=proxy, allow_redirects=False
+            ) as response:
+                if declared_too_large(response.headers):
+                    raise too_large(f"{method} {path_only(target.path)}", response.status)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_any():
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise too_large(f"{method} {path_only(target.path)}", response.status)
+                    chunks.append(chunk)
+                return Answer(response.status, response.headers, b"".join(chunks))
         except TimeoutError as error:
             raise httpx.ReadTimeout(f"{method} {url}: no complete answer in time") from error
         except aiohttp.ClientConnectorError as error:
@@ -98,6 +107,8 @@ class PooledSender:
 
     def _proxy(self, url: URL) -> str | None:
         key = (url.scheme, url.host or "")
+        if key[0] != "https":
+            return None  # plain http is loopback only: the request never leaves the machine
         if key not in self._proxy_for:
             bypass = proxy_bypass(key[1])
             self._proxy_for[key] = None if bypass else self._proxies.get(key[0])

@@ -27,6 +27,10 @@ Failure. A platform error comes back as a `GenesysError` with the child's messag
 dies, every request waiting on it fails with a GenesysError naming the exit code, and the next
 request starts a new child. The child's own warnings go to stderr as JSON lines.
 
+Secrets. The child holds the client secret and fetches its own OAuth token, which the parent
+never sees; so the child scrubs its own outputs (reconciler.redact: its stderr, its log
+lines and every error message it replies with), and the parent scrubs them again.
+
 Called by: reconciler.cli.runtime_commands (`recon runtime`), bench/bench_runtime.py, tests.
 Runs as `python -m reconciler.runtime.snapshot.attach_worker` (started by ProcessAttacher).
 """
@@ -44,6 +48,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler import redact
 from reconciler.providers.genesys.client import ClientSettings, GenesysClient
 from reconciler.providers.genesys.errors import GenesysError
 from reconciler.runtime import eventloop
@@ -165,7 +170,9 @@ class ProcessAttacher:
             if reply is None or reply.done():
                 continue
             if "error" in message:
-                reply.set_exception(GenesysError(str(message["error"]), status=int(message.get("status") or 0)))
+                status = message.get("status")
+                code = status if isinstance(status, int) and not isinstance(status, bool) else 0
+                reply.set_exception(GenesysError(redact.clip(str(message["error"]), 1000), status=code))
             else:
                 reply.set_result(message.get("result"))
         code = await process.wait()
@@ -185,11 +192,19 @@ class _JsonLines(logging.Formatter):
         )  # fmt: skip
 
 
+def _protocol_out() -> Any:
+    """The raw stdout the replies go to (replies are scrubbed when built; sys.stdout itself is
+    the scrubbing text stream, which has no binary buffer)."""
+    stream = sys.__stdout__
+    assert stream is not None
+    return stream.buffer
+
+
 async def _serve() -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
-    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, sys.stdout.buffer)
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, _protocol_out())
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     settings = ClientSettings(**json.loads(await reader.readline()))
     from reconciler.providers.genesys.transport import PooledSender  # noqa: PLC0415 (aiohttp: only here)
@@ -210,7 +225,7 @@ async def _serve() -> None:
                 )
                 reply["result"] = None
         except Exception as error:  # the parent raises it as a GenesysError
-            reply["error"] = str(error) or type(error).__name__
+            reply["error"] = redact.clip(str(error) or type(error).__name__, 1000)
             reply["status"] = getattr(error, "status", 0)
         writer.write(json.dumps(reply).encode() + b"\n")
         await writer.drain()
@@ -228,7 +243,8 @@ async def _serve() -> None:
 
 
 def main() -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    redact.install()  # before the handler: it writes through the scrubbing stderr
+    handler = redact.filter_handler(logging.StreamHandler(sys.stderr))
     handler.setFormatter(_JsonLines())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     with contextlib.suppress(OSError):  # a platform without priorities runs it at the parent's

@@ -1,19 +1,21 @@
 """What a market-data feed adapter needs to know, and the one client it talks through.
 
 `FeedSettings.from_spec` turns a `MarketDataFeed` manifest spec into plain runtime settings
-(timeout in seconds, file paths resolved against the project folder, the instrument list as
-hashable `InstrumentRef`s). `open_client` builds the feed's single shared `httpx.AsyncClient`,
-with mutual TLS when the manifest asks for it.
+(timeout in seconds, file paths resolved against the project folder and confined to it or
+$RECON_SECRETS_DIR by reconciler.secretrefs, the instrument list as hashable
+`InstrumentRef`s). `open_client` builds the feed's single shared `httpx.AsyncClient`, with
+mutual TLS when the manifest asks for it; the feed URL must pass reconciler.endpoints.
 
-The mTLS client key (a secret reference) never lives in a file recon leaves behind:
-
-- `file:PATH`: the path is handed to OpenSSL as is; recon does not copy the key.
-- `env:NAME`: the stdlib `ssl` module can only load a key from a path, so the PEM is written to
-  an anonymous in-memory file (Linux `memfd_create`, reached as `/proc/self/fd/N`: never on
-  any filesystem) and loaded into the `ssl.SSLContext` at startup; the descriptor is closed at
-  once. Where memfd is unavailable, a 0600 file in a fresh 0700 temporary folder is used and
-  deleted right after loading (the context keeps the parsed key in OpenSSL's memory, so
-  nothing needs to stay on disk until close). The key is never logged or put in an error.
+Certificate, CA and key files are read by recon itself (reconciler.safefile: regular files
+of at most 64 KiB; a pipe or `/dev/zero` cannot hang OpenSSL), never opened by OpenSSL from a
+path a manifest names. The mTLS client key (a secret reference) never lives in a file recon
+leaves behind: the stdlib `ssl` module can only load a certificate chain from a path, so the
+PEM (from `env:NAME` or the file read) is written to an anonymous in-memory file (Linux
+`memfd_create`, reached as `/proc/self/fd/N`: never on any filesystem) and loaded into the
+`ssl.SSLContext` at startup; the descriptor is closed at once. Where memfd is unavailable, a
+0600 file in a fresh 0700 temporary folder is used and deleted right after loading (the
+context keeps the parsed key in OpenSSL's memory, so nothing needs to stay on disk until
+close). The key is never logged or put in an error.
 
 Secrets are resolved by a function the caller passes in (`Resolve`), so this layer never
 imports the CLI. Configuration problems raise `FeedConfigError` at startup, never during a call.
@@ -31,13 +33,16 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Literal
 
 import httpx
 
+from reconciler import endpoints, secretrefs
 from reconciler.errors import ReconError
 from reconciler.manifest.kinds.runtime import MarketDataFeedSpec
+from reconciler.safefile import UnsafeFile, read_bytes
 
 Provider = Literal["generic-rest", "bloomberg", "refinitiv", "ice"]
 Resolve = Callable[[str], str]
@@ -107,16 +112,19 @@ class FeedSettings:
     client_secret: str | None = field(default=None, repr=False)
     breaker_threshold: int | None = None
     breaker_reset_s: float | None = None
+    allow_link_local: bool = False
+    """The manifest's allowLinkLocal: the URL may be a link-local address."""
 
     @classmethod
     def from_spec(cls, name: str, spec: MarketDataFeedSpec, *, base_dir: Path = Path()) -> FeedSettings:
-        """Settings of the manifest feed `name`; `file:` paths are relative to `base_dir`."""
+        """Settings of the manifest feed `name`; `file:` paths are relative to `base_dir` (the
+        project root) and must stay inside it or $RECON_SECRETS_DIR (UsageError otherwise)."""
         tls = None
         if spec.tls is not None:
             tls = TlsSettings(
-                client_cert=_path(spec.tls.clientCert, base_dir),
-                client_key=_key_ref(spec.tls.clientKey, base_dir),
-                ca=_path(spec.tls.ca, base_dir) if spec.tls.ca else None,
+                client_cert=_path(spec.tls.clientCert, base_dir, f"feed {name}: tls.clientCert"),
+                client_key=_key_ref(spec.tls.clientKey, base_dir, f"feed {name}: tls.clientKey"),
+                ca=_path(spec.tls.ca, base_dir, f"feed {name}: tls.ca") if spec.tls.ca else None,
             )
         credentials = spec.credentials
         settings = cls(
@@ -132,12 +140,26 @@ class FeedSettings:
             client_secret=credentials.clientSecret if credentials else None,
             breaker_threshold=spec.breaker.failureThreshold if spec.breaker else None,
             breaker_reset_s=spec.breaker.resetAfter.milliseconds / 1000 if spec.breaker else None,
+            allow_link_local=spec.allowLinkLocal,
         )
         settings.check()
         return settings
 
+    def endpoint(self) -> endpoints.Endpoint:
+        """The feed URL as the endpoint policy accepts it, or FeedConfigError saying why not."""
+        try:
+            return endpoints.check(
+                self.url, "http", allow_link_local=self.allow_link_local, what=f"feed {self.name}'s URL"
+            )
+        except endpoints.EndpointRefused as refused:
+            raise FeedConfigError(
+                f"refusing to fetch: {refused.message}", next_step=refused.hint or "fix the MarketDataFeed's url"
+            ) from None
+
     def check(self) -> None:
-        """Refuse instruments the wire formats cannot carry, or that would overwrite a reserved key."""
+        """Refuse a URL the endpoint policy refuses, and instruments the wire formats cannot
+        carry, or that would overwrite a reserved key."""
+        self.endpoint()
         for instrument in self.instruments:
             if instrument.as_ in RESERVED_KEYS:
                 raise FeedConfigError(
@@ -153,12 +175,20 @@ class FeedSettings:
                 )
 
 
-def _path(ref: str, base_dir: Path) -> Path:
-    return base_dir / ref.removeprefix("file:")
+def _path(ref: str, base_dir: Path, field: str) -> Path:
+    return secretrefs.locate(ref.removeprefix("file:"), base_dir, field=field)
 
 
-def _key_ref(ref: str, base_dir: Path) -> str:
-    return f"file:{_path(ref, base_dir)}" if ref.startswith("file:") else ref
+def _key_ref(ref: str, base_dir: Path, field: str) -> str:
+    return f"file:{_path(ref, base_dir, field)}" if ref.startswith("file:") else ref
+
+
+def _read(path: Path, feed: str, what: str) -> bytes:
+    """A certificate, CA or key file (a regular file of at most 64 KiB), or FeedConfigError."""
+    try:
+        return read_bytes(path, secretrefs.MAX_SECRET_BYTES, what=f"feed {feed}: the {what}")
+    except UnsafeFile as error:
+        raise FeedConfigError(error.message, next_step=f"point tls at a PEM file for the {what}") from None
 
 
 def open_client(
@@ -170,6 +200,7 @@ def open_client(
 ) -> httpx.AsyncClient:
     """The feed's one shared client: mTLS when configured, httpx's own timeouts as a backstop
     to the fetcher's hard timeout. `transport` replaces the network (e.g. an in-process feed)."""
+    settings.endpoint()
     verify: ssl.SSLContext | bool = True
     if settings.tls is not None:
         verify = tls_context(settings.tls, resolve, feed=settings.name)
@@ -181,6 +212,8 @@ def open_client(
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
         headers=dict(headers or {}),
         follow_redirects=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        mounts={"http://": None},  # plain http is loopback only: never through a proxy
     )
 
 
@@ -188,14 +221,21 @@ def tls_context(tls: TlsSettings, resolve: Resolve, *, feed: str, memfd: bool = 
     """An SSL context trusting `tls.ca` (or the default bundle) with the client certificate and
     key loaded. `memfd=False` forces the temporary-file path (where memfd is missing)."""
     try:
-        context = httpx.create_ssl_context(verify=str(tls.ca) if tls.ca else True)
-    except (OSError, ssl.SSLError) as exc:
+        if tls.ca is not None:
+            ca_text = _read(tls.ca, feed, "CA bundle").decode("ascii", errors="replace")
+            context = ssl.create_default_context(cadata=ca_text)
+        else:
+            context = httpx.create_ssl_context(verify=True)
+    except (OSError, ssl.SSLError, ValueError) as exc:
         raise FeedConfigError(
             f"feed {feed}: the CA bundle {tls.ca} cannot be loaded ({_why(exc)})",
             next_step="check the tls.ca path and that it holds PEM certificates",
         ) from None
+    cert = _read(tls.client_cert, feed, "client certificate")
     if tls.client_key.startswith("file:"):
-        _load_chain(context, tls.client_cert, Path(tls.client_key[5:]), feed)
+        key = _read(Path(tls.client_key[5:]), feed, "client key")
+        with _key_file(cert + b"\n" + key, memfd=memfd) as chain_path:
+            _load_chain(context, chain_path, chain_path, feed, shown=tls.client_cert)
         return context
     try:
         pem = resolve(tls.client_key)
@@ -208,12 +248,12 @@ def tls_context(tls: TlsSettings, resolve: Resolve, *, feed: str, memfd: bool = 
         ) from None
     if "\n" not in pem and "\\n" in pem:
         pem = pem.replace("\\n", "\n")  # a PEM squeezed onto one line of an environment variable
-    with _key_file(pem.encode(), memfd=memfd) as key_path:
-        _load_chain(context, tls.client_cert, key_path, feed)
+    with _key_file(cert + b"\n" + pem.encode(), memfd=memfd) as chain_path:
+        _load_chain(context, chain_path, chain_path, feed, shown=tls.client_cert)
     return context
 
 
-def _load_chain(context: ssl.SSLContext, cert: Path, key: Path, feed: str) -> None:
+def _load_chain(context: ssl.SSLContext, cert: Path, key: Path, feed: str, *, shown: Path) -> None:
     def no_passphrase() -> str:
         # An encrypted key would otherwise make OpenSSL prompt on the terminal.
         raise FeedConfigError(f"feed {feed}: the client key is encrypted", next_step="provide an unencrypted PEM key")
@@ -224,7 +264,7 @@ def _load_chain(context: ssl.SSLContext, cert: Path, key: Path, feed: str) -> No
         raise
     except (OSError, ssl.SSLError) as exc:
         raise FeedConfigError(
-            f"feed {feed}: the client certificate {cert} and key cannot be loaded ({_why(exc)})",
+            f"feed {feed}: the client certificate {shown} and key cannot be loaded ({_why(exc)})",
             next_step="check tls.clientCert is a PEM certificate and tls.clientKey its matching private key",
         ) from None
 

@@ -19,7 +19,16 @@ turns the answer into a `Snapshot`:
   the token once and retries once.
 
 Any failure (transport, non-2xx, bad JSON, a symbol or field missing or null, a provider error)
-raises `FeedError`; the fetcher turns it into `status: data_fetch_failed`. Adapters set no
+raises `FeedError`; the fetcher turns it into `status: data_fetch_failed`.
+
+What a feed sends is bounded and cleaned: a body is read up to MAX_BODY bytes (after
+decompression; more is a failure, not a bigger buffer) and parsed with reconciler.jsonsafe;
+text from the feed in a message (a Bloomberg responseError) is scrubbed of every secret recon
+holds before it is clipped (reconciler.redact); a value that carries one of those secrets is
+refused, so a feed cannot make recon attach a credential to a call. Tokens are registered
+for redaction when resolved or received. Requests go only to the feed's own URL (the
+endpoint policy of reconciler.endpoints, checked again against DNS before the first request
+to a host name); the Refinitiv token endpoint is on the same origin as the feed. Adapters set no
 deadline of their own beyond httpx's backstop: the fetcher's hard timeout bounds every call.
 Query strings are comma-joined and percent-encoded, keeping `/` and `.` literal
 (`symbols=EUR/USD,RDSa.L`); any standard query parser reads them back unchanged.
@@ -35,12 +44,14 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from reconciler import endpoints, jsonsafe, redact
 from reconciler.runtime.snapshot.feedconfig import (
     FeedConfigError,
     FeedError,
@@ -60,16 +71,28 @@ TOKEN_BUDGET_PER_MINUTE = 30
 TOKEN_TIMEOUT_S = 10.0
 """A token request runs on even when the fetch that started it times out; this bounds it."""
 _DETAIL_LIMIT = 200
+MAX_BODY = 2 * 2**20
+"""Largest feed answer read: a snapshot of a few hundred instruments is tens of KB."""
 
 
 class FeedAdapter(ABC):
     """One feed's wire dialect. Owns the feed's shared client; `aclose` closes it."""
 
-    def __init__(self, settings: FeedSettings, client: httpx.AsyncClient, *, bearer: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: FeedSettings,
+        client: httpx.AsyncClient,
+        *,
+        bearer: str | None = None,
+        guard: endpoints.HostGuard | None = None,
+    ) -> None:
         self.settings = settings
         self.provider: str = settings.provider
         self._client = client
         self._bearer = bearer
+        redact.register(bearer)
+        self._guard = guard
+        """DNS checks before requests (None: an injected transport, no network)."""
         self.requests = 0
         """HTTP requests sent for snapshots (token requests are counted by the token source)."""
 
@@ -87,9 +110,9 @@ class FeedAdapter(ABC):
         token = token or self._bearer
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(self, request: httpx.Request) -> Body:
         self.requests += 1
-        return await send(self._client, request)
+        return await send(self._client, request, guard=self._guard, settings=self.settings)
 
 
 class GenericRestAdapter(FeedAdapter):
@@ -172,7 +195,11 @@ class TokenSource:
         clock: Callable[[], float] = time.monotonic,
         margin: float = TOKEN_REFRESH_MARGIN,
         budget_per_minute: int = TOKEN_BUDGET_PER_MINUTE,
+        guard: endpoints.HostGuard | None = None,
+        settings: FeedSettings | None = None,
     ) -> None:
+        redact.register(client_secret)
+        self._guard, self._settings = guard, settings
         self._client = client
         self._url = token_url
         self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
@@ -240,7 +267,9 @@ class TokenSource:
         request = self._client.build_request(
             "POST", self._url, data=self._form, headers={"Accept": "application/json"}, timeout=TOKEN_TIMEOUT_S
         )
-        response = await send(self._client, request, what="the token request")
+        response = await send(
+            self._client, request, what="the token request", guard=self._guard, settings=self._settings
+        )
         if response.status_code in (400, 401, 403):
             raise FeedError("auth", f"the token request was refused (HTTP {response.status_code})")
         body = json_object(response, what="the token response")
@@ -248,6 +277,7 @@ class TokenSource:
         lifetime = body.get("expires_in")
         if not isinstance(token, str) or not token:
             raise FeedError("auth", "the token response has no access_token")
+        redact.register(token)
         if isinstance(lifetime, str) and lifetime.isdigit():
             lifetime = int(lifetime)
         if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
@@ -260,8 +290,15 @@ class TokenSource:
 class RefinitivAdapter(FeedAdapter):
     """`refinitiv`: Bearer token from `TokenSource`, one GET, a header row naming the columns."""
 
-    def __init__(self, settings: FeedSettings, client: httpx.AsyncClient, tokens: TokenSource) -> None:
-        super().__init__(settings, client)
+    def __init__(
+        self,
+        settings: FeedSettings,
+        client: httpx.AsyncClient,
+        tokens: TokenSource,
+        *,
+        guard: endpoints.HostGuard | None = None,
+    ) -> None:
+        super().__init__(settings, client, guard=guard)
         self.tokens = tokens
 
     async def aclose(self) -> None:
@@ -315,9 +352,10 @@ def build_adapter(
     are resolved now, at startup; rotating one needs a restart of the runtime."""
     settings.check()
     client = open_client(settings, resolve, transport=transport)
+    guard = endpoints.HostGuard(allow_link_local=settings.allow_link_local) if transport is None else None
     bearer = resolve(settings.token) if settings.token else None
     if settings.provider == "bloomberg":
-        return BloombergAdapter(settings, client, bearer=bearer)
+        return BloombergAdapter(settings, client, bearer=bearer, guard=guard)
     if settings.provider == "refinitiv":
         if not settings.client_id or not settings.client_secret:
             raise FeedConfigError(
@@ -326,31 +364,82 @@ def build_adapter(
             )
         origin = httpx.URL(settings.url)
         token_url = f"{origin.scheme}://{origin.netloc.decode('ascii')}{TOKEN_PATH}"
-        tokens = TokenSource(client, token_url, settings.client_id, resolve(settings.client_secret), clock=clock)
-        return RefinitivAdapter(settings, client, tokens)
-    return GenericRestAdapter(settings, client, bearer=bearer)
+        tokens = TokenSource(
+            client,
+            token_url,
+            settings.client_id,
+            resolve(settings.client_secret),
+            clock=clock,
+            guard=guard,
+            settings=settings,
+        )
+        return RefinitivAdapter(settings, client, tokens, guard=guard)
+    return GenericRestAdapter(settings, client, bearer=bearer, guard=guard)
 
 
 # -- shared wire helpers ------------------------------------------------------------------
 
 
-async def send(client: httpx.AsyncClient, request: httpx.Request, *, what: str = "the feed") -> httpx.Response:
-    """Send, turning transport trouble into `FeedError` (the exception type only: no URL
-    credentials or bodies in messages)."""
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A feed's answer, read whole within MAX_BODY."""
+
+    status_code: int
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+
+async def send(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    what: str = "the feed",
+    guard: endpoints.HostGuard | None = None,
+    settings: FeedSettings | None = None,
+) -> Body:
+    """Send and read the answer (at most MAX_BODY bytes), turning transport trouble into
+    `FeedError` (the exception type only: no URL credentials or bodies in messages). With a
+    `guard`, the host is checked against DNS first (see reconciler.endpoints.HostGuard)."""
+    if guard is not None and settings is not None:
+        try:
+            await guard.ensure(settings.endpoint(), what=f"feed {settings.name}'s URL")
+        except endpoints.EndpointRefused as refused:
+            raise FeedError("transport", refused.message) from None
     try:
-        return await client.send(request)
+        response = await client.send(request, stream=True)
     except httpx.TimeoutException as exc:
         raise FeedError("transport", f"{what} timed out ({type(exc).__name__})") from None
     except httpx.HTTPError as exc:
         raise FeedError("transport", f"{what} could not be reached ({type(exc).__name__})") from None
+    try:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            raise FeedError("bad response", f"{what} announced {int(declared):,} bytes, over the limit of {MAX_BODY:,}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise FeedError("bad response", f"{what} sent more than {MAX_BODY:,} bytes, the limit")
+            chunks.append(chunk)
+    except httpx.TimeoutException as exc:
+        raise FeedError("transport", f"{what} timed out ({type(exc).__name__})") from None
+    except httpx.HTTPError as exc:
+        raise FeedError("transport", f"{what} broke off its answer ({type(exc).__name__})") from None
+    finally:
+        await response.aclose()
+    return Body(response.status_code, b"".join(chunks))
 
 
-def json_object(response: httpx.Response, *, what: str = "the feed's response") -> dict[str, Any]:
+def json_object(response: Body, *, what: str = "the feed's response") -> dict[str, Any]:
     """The body as a JSON object, after a 2xx status; otherwise `FeedError`."""
-    if not response.is_success:
+    if not 300 > response.status_code >= 200:
         raise FeedError("http status", f"{what}: HTTP {response.status_code}")
     try:
-        body = response.json()
+        body = jsonsafe.loads(response.content, what=what, max_bytes=MAX_BODY)
     except ValueError:
         raise FeedError("bad response", f"{what} is not valid JSON") from None
     if not isinstance(body, dict):
@@ -401,6 +490,11 @@ def snapshot(
             raise FeedError(
                 "bad response", f"{clip(instrument.field)} for {clip(instrument.symbol)} is not a number or string"
             )
+        if isinstance(value, str) and redact.holds(value):
+            raise FeedError(
+                "bad response",
+                f"{clip(instrument.field)} for {clip(instrument.symbol)} carries a credential recon holds; not attached",
+            )
         result[instrument.as_] = value
     return result
 
@@ -414,4 +508,5 @@ def error_text(error: object) -> str:
 
 
 def clip(text: str) -> str:
-    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
+    """Text from the feed, fit for a message: scrubbed of secrets first, then clipped."""
+    return redact.clip(text, _DETAIL_LIMIT)

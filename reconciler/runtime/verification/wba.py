@@ -11,7 +11,12 @@ The collector sees only `CdrSource` (a Protocol), `WbaBatch` and the `WbaError` 
 to the real WBA replaces this module by providing those names and nothing else changes.
 
 The token is sent in the auth frame and nowhere else: it is not in `repr`, error messages or
-logs (websockets' frame-level debug logging is switched off for these connections).
+logs (websockets' frame-level debug logging is switched off for these connections), and it is
+registered with reconciler.redact at each connect, so a server echoing it back in an error
+frame (`unauthorized: token ... is revoked`) is scrubbed from every output. The endpoint must
+pass reconciler.endpoints (wss://, ws:// only to loopback, never a metadata address; the
+link-local opt-in is the manifest's, checked when it is validated), its host name is checked
+against DNS before each connect, and frames are bounded (MAX_FRAME, MAX_QUEUED_FRAMES).
 
 Called by: reconciler.runtime.verification.collector, tests.
 """
@@ -30,6 +35,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from reconciler import endpoints, jsonsafe, redact
 from reconciler.runtime.verification.wba_schema import (
     _NEXT,
     CLIENT_NAME,
@@ -38,6 +44,7 @@ from reconciler.runtime.verification.wba_schema import (
     DEFAULT_LIMIT,
     HEARTBEAT_MISSES,
     MAX_FRAME,
+    MAX_QUEUED_FRAMES,
     MAX_TRADERS,
     CdrSource,
     ServerInfo,
@@ -45,6 +52,7 @@ from reconciler.runtime.verification.wba_schema import (
     WbaBatch,
     WbaConnectionLost,
     WbaCursorInvalid,
+    WbaEndpointRefused,
     WbaError,
     WbaProtocolError,
     WbaTooManyTraders,
@@ -73,6 +81,7 @@ __all__ = [
     "WbaClient",
     "WbaConnectionLost",
     "WbaCursorInvalid",
+    "WbaEndpointRefused",
     "WbaError",
     "WbaProtocolError",
     "WbaTooManyTraders",
@@ -137,6 +146,7 @@ class WbaClient:
         self._dead: WbaError | None = None
         self._notice: WbaError | None = None  # an error frame without id, explaining a close
         self._dead_after_s = poll_timeout_s
+        self._guard = endpoints.HostGuard(allow_link_local=True)
 
     def __repr__(self) -> str:
         return f"WbaClient({self.where})"
@@ -154,6 +164,15 @@ class WbaClient:
         self.server = None
         self._dead_after_s = self.open_timeout_s
         token = self._token() if callable(self._token) else self._token
+        redact.register(token)
+        try:
+            endpoint = endpoints.check(self.url, "ws", allow_link_local=True, what=f"{self.where}'s endpoint")
+            await self._guard.ensure(endpoint, what=f"{self.where}'s endpoint")
+        except endpoints.EndpointRefused as refused:
+            raise WbaEndpointRefused(
+                f"refusing to connect: {refused.message}",
+                next_step=refused.hint or "fix the CollectorTopology's endpoints",
+            ) from None
         extra: dict[str, Any] = {"ssl": self._ssl} if self._ssl is not None else {}
         try:
             self._ws = await connect(
@@ -161,19 +180,20 @@ class WbaClient:
                 open_timeout=self.open_timeout_s,
                 ping_interval=None,  # liveness is the schema's heartbeat
                 max_size=MAX_FRAME,
+                max_queue=MAX_QUEUED_FRAMES,
                 logger=_NoFrameLogging(log, {}),
                 **extra,
             )
         except (OSError, WebSocketException, TimeoutError, ValueError) as exc:
             raise WbaConnectionLost(
-                f"{self.where}: cannot connect ({type(exc).__name__}: {exc})",
+                f"{self.where}: cannot connect ({type(exc).__name__}: {redact.clip(str(exc), 200)})",
                 next_step="check the endpoint is up and reachable; the collector retries and uses the HA partner",
             ) from None
         self._reader = asyncio.create_task(self._read(self._ws), name=f"wba-reader {self.where}")
         try:
             reply = await self._request({"type": "auth", "token": token, "client": CLIENT_NAME}, self.open_timeout_s)
             if reply.get("type") != "auth_ok":
-                raise WbaProtocolError(f"{self.where}: auth answered with {str(reply.get('type'))[:40]!r}")
+                raise WbaProtocolError(f"{self.where}: auth answered with {redact.clip(str(reply.get('type')), 40)!r}")
             self.server = _server_info(reply)
         except BaseException:
             await self.close()
@@ -200,7 +220,7 @@ class WbaClient:
         }
         reply = await self._request(frame, self.poll_timeout_s)
         if reply.get("type") != "cdrs" or not isinstance(reply.get("cdrs"), list):
-            raise WbaProtocolError(f"{self.where}: poll answered with {str(reply.get('type'))[:40]!r}")
+            raise WbaProtocolError(f"{self.where}: poll answered with {redact.clip(str(reply.get('type')), 40)!r}")
         if not isinstance(reply.get("cursor"), str) or not isinstance(reply.get("more"), bool):
             raise WbaProtocolError(f"{self.where}: a cdrs answer without cursor/more")
         if len(reply["cdrs"]) > asked:
@@ -212,7 +232,7 @@ class WbaClient:
         """Round trip a ping; -> the server's time (epoch ms). Same errors as poll."""
         reply = await self._request({"type": "ping"}, self.poll_timeout_s)
         if reply.get("type") != "pong":
-            raise WbaProtocolError(f"{self.where}: ping answered with {str(reply.get('type'))[:40]!r}")
+            raise WbaProtocolError(f"{self.where}: ping answered with {redact.clip(str(reply.get('type')), 40)!r}")
         return iso_to_ms(reply.get("time"), "pong time")
 
     async def close(self) -> None:
@@ -271,7 +291,7 @@ class WbaClient:
                 reason = self._closed_error(closed)
                 break
             try:
-                message = json.loads(raw)
+                message = jsonsafe.loads(raw, what="a WBA frame", max_bytes=MAX_FRAME)
             except ValueError:
                 log.warning("%s: ignored a frame that is not JSON", self.where)
                 continue

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from reconciler import redact
 from reconciler.errors import ReconError
 from reconciler.runtime.verification.cdr_check import CdrRejection, parse_cdr
 from reconciler.runtime.verification.model import Cdr
@@ -26,6 +27,8 @@ DEFAULT_LIMIT = 1000
 HEARTBEAT_MISSES = 3
 MAX_FRAME = 32 * 2**20
 """A 5,000-CDR answer is a few MB; websockets' 1 MiB default is too small."""
+MAX_QUEUED_FRAMES = 4
+"""Frames websockets buffers before it stops reading the socket: at most 4 x MAX_FRAME held."""
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_GOING_AWAY = 4503
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -78,6 +81,13 @@ class WbaProtocolError(WbaError):
     code = "protocol"
 
 
+class WbaEndpointRefused(WbaError):
+    """The endpoint is one recon never connects to (reconciler.endpoints): plain ws:// to a
+    remote host, a cloud metadata or unspecified address, or a name resolving to one."""
+
+    code = "endpoint_refused"
+
+
 _NEXT = {
     "unauthorized": "check the collector's token (a TradeSense API user token); it is not retried until it changes",
     "bad_request": "a bug in recon's WBA adapter: report it with the message",
@@ -91,11 +101,14 @@ _ERRORS: dict[str, type[WbaError]] = {
 
 
 def error_from_frame(frame: dict[str, Any], where: str) -> WbaError:
-    """The exception an `error` frame stands for (an unknown code is a plain WbaError)."""
+    """The exception an `error` frame stands for (an unknown code is a plain WbaError). The
+    server's message is scrubbed of every secret recon holds (a server may echo the token it
+    refuses) before it is clipped."""
     code = str(frame.get("code") or "error")
     retry = frame.get("retryAfterMs")
     retry_ms = int(retry) if isinstance(retry, int | float) and not isinstance(retry, bool) and retry >= 0 else None
-    message = str(frame.get("message") or code)[:500]
+    message = redact.clip(" ".join(str(frame.get("message") or code).split()), 500)
+    code = redact.clip(code, 40)
     cls = _ERRORS.get(code, WbaError)
     return cls(f"{where}: {code}: {message}", next_step=_NEXT.get(code, ""), retry_after_ms=retry_ms)
 
