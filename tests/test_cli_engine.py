@@ -784,8 +784,8 @@ def test_input_error_names_file_line_and_field_and_changes_nothing(desk: Desk) -
 def test_bad_lock_timeout_is_a_usage_error(desk: Desk, command: list[str]) -> None:
     result = desk(*command, "--lock-timeout", "abc")
     assert result.returncode == 1, output(result)
-    assert "error: --lock-timeout: 'abc' is not a duration" in result.stderr
-    assert "next: write e.g. --lock-timeout 30s" in result.stderr
+    assert "Invalid value for '--lock-timeout': 'abc' is not a duration" in result.stderr
+    assert "e.g. 200ms, 10s, 30d, 7y" in result.stderr
     assert not (desk.root / ".recon").exists()
 
 
