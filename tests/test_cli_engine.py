@@ -619,7 +619,7 @@ def test_import_binds_a_live_object_so_the_next_plan_does_not_create_it(desk: De
         pytest.param("Queue/energy-desk-oil", "{id}", "Queue/energy-desk-oil is not declared", id="undeclared-address"),
         pytest.param(GAS, "queue-999999", "no Queue with id queue-999999 exists", id="unknown-id"),
         pytest.param(ARCHIVE, "{id}", "no ArchiveBucket with id", id="id-of-another-kind"),
-        pytest.param("energy-desk-gas", "{id}", "is not an address", id="address-without-kind"),
+        pytest.param("energy-desk-gas", "{id}", "is not a resource address", id="address-without-kind"),
         pytest.param("Widget/energy-desk-gas", "{id}", "kind 'Widget' is not managed", id="unknown-kind"),
     ],
 )
