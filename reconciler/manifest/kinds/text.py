@@ -43,8 +43,19 @@ def _character(c: str) -> str:
     return f"U+{ord(c):04X}" + (f" ({name.lower()})" if name else "")
 
 
+_PLAIN_PROSE = re.compile(r"[\x20-\x7e\t\n\r]*")
+
+
 def text_problem(value: str, *, prose: bool = False) -> str | None:
-    """What makes `value` unfit as one-line text (or, with `prose`, as free text), or None."""
+    """What makes `value` unfit as one-line text (or, with `prose`, as free text), or None.
+
+    The common cases are decided at C speed (`isprintable` is false for every control,
+    format, separator other than the space, private-use and surrogate character); only text
+    they do not settle is looked at character by character."""
+    if prose and _PLAIN_PROSE.fullmatch(value):
+        return None
+    if not prose and value.isprintable() and value == value.strip():
+        return None
     for c in value:
         if c in BIDI_CONTROLS:
             return f"contains the bidirectional-text control {_character(c)}, which makes it display in another order"
