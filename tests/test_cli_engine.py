@@ -619,7 +619,7 @@ def test_import_binds_a_live_object_so_the_next_plan_does_not_create_it(desk: De
         pytest.param("Queue/energy-desk-oil", "{id}", "Queue/energy-desk-oil is not declared", id="undeclared-address"),
         pytest.param(GAS, "queue-999999", "no Queue with id queue-999999 exists", id="unknown-id"),
         pytest.param(ARCHIVE, "{id}", "no ArchiveBucket with id", id="id-of-another-kind"),
-        pytest.param("energy-desk-gas", "{id}", "is not an address", id="address-without-kind"),
+        pytest.param("energy-desk-gas", "{id}", "is not a resource address", id="address-without-kind"),
         pytest.param("Widget/energy-desk-gas", "{id}", "kind 'Widget' is not managed", id="unknown-kind"),
     ],
 )
@@ -784,8 +784,8 @@ def test_input_error_names_file_line_and_field_and_changes_nothing(desk: Desk) -
 def test_bad_lock_timeout_is_a_usage_error(desk: Desk, command: list[str]) -> None:
     result = desk(*command, "--lock-timeout", "abc")
     assert result.returncode == 1, output(result)
-    assert "error: --lock-timeout: 'abc' is not a duration" in result.stderr
-    assert "next: write e.g. --lock-timeout 30s" in result.stderr
+    assert "Invalid value for '--lock-timeout': 'abc' is not a duration" in result.stderr
+    assert "e.g. 200ms, 10s, 30d, 7y" in result.stderr
     assert not (desk.root / ".recon").exists()
 
 

@@ -25,9 +25,22 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars, write_output
+from reconciler.cli.common import (
+    DAY,
+    MAX_PERIOD_DAYS,
+    NAME,
+    check_period,
+    cli,
+    fail,
+    now_utc,
+    run_async,
+    variables,
+    with_vars,
+    write_output,
+)
 from reconciler.cli.progress import note
 from reconciler.cli.targets import genesys_client, named_aws_config, sandbox_aws_config, sandbox_dir
+from reconciler.dates import MIN_DAY, day_end, day_start
 from reconciler.engine.archive_integrity import IntegrityReport, compare
 from reconciler.engine.workspace import Workspace, open_workspace
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
@@ -67,12 +80,12 @@ def pick_archive(ws: Workspace, name: str | None) -> Archive:
     return Archive(chosen.name, str(spec.bucketName), str(spec.region))
 
 
-def period(first: dt.datetime | None, last: dt.datetime | None, today: dt.date) -> tuple[dt.date, dt.date]:
-    """(first, last) inclusive UTC days; default the last DEFAULT_DAYS days up to today."""
-    end = last.date() if last else today
-    start = first.date() if first else end - dt.timedelta(days=DEFAULT_DAYS - 1)
-    if start > end:
-        raise UsageError(f"--from {start} is after --to {end}", next_step="swap them")
+def period(first: dt.date | None, last: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    """(first, last) inclusive UTC days; default the last DEFAULT_DAYS days up to today.
+    At most MAX_PERIOD_DAYS: every recording of the period is listed and hashed."""
+    end = last or today
+    start = first or max(MIN_DAY, end - dt.timedelta(days=DEFAULT_DAYS - 1))
+    check_period(start, end, max_days=MAX_PERIOD_DAYS)
     return start, end
 
 
@@ -104,8 +117,7 @@ async def verify(
         raise
     try:
         org_id = await organization_id(genesys)
-        start = dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC)
-        end = dt.datetime(last.year, last.month, last.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
+        start, end = day_start(first), day_end(last)
         platform = await recorded_conversations(genesys, start, end)
         found = await read_archive(aws, archive.bucket, archive.region, org_id, first, last)
     finally:
@@ -123,24 +135,19 @@ async def verify(
     )
 
 
-_date = click.DateTime(formats=["%Y-%m-%d"])
-
-
 @cli.command("verify-archive")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--bucket", "bucket_name", metavar="NAME", help="The ArchiveBucket's metadata.name (default: the only one)."
-)
-@click.option("--from", "date_from", type=_date, help="First day (UTC) of the period; default 30 days before --to.")
-@click.option("--to", "date_to", type=_date, help="Last day (UTC, inclusive) of the period; default today.")
+@click.option("--bucket", "bucket_name", type=NAME, help="The ArchiveBucket's metadata.name (default: the only one).")
+@click.option("--from", "date_from", type=DAY, help="First day (UTC) of the period; default 30 days before --to.")
+@click.option("--to", "date_to", type=DAY, help="Last day (UTC, inclusive) of the period; default today.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to a file.")
 @with_vars
 def verify_archive(
     paths: tuple[str, ...],
     bucket_name: str | None,
-    date_from: dt.datetime | None,
-    date_to: dt.datetime | None,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
     output_format: str,
     output: str | None,
     var_assignments: tuple[str, ...],
@@ -153,9 +160,9 @@ def verify_archive(
     Changes nothing.
     """
     try:
+        first, last = period(date_from, date_to, now_utc().date())
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
         archive = pick_archive(ws, bucket_name)
-        first, last = period(date_from, date_to, now_utc().date())
         genesys, config = clients_for(ws, archive.region)
         report = run_async(verify(genesys, config, archive, first, last))
         renderers = {"json": render_json, "markdown": render_markdown, "text": render_text}

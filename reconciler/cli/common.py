@@ -1,9 +1,17 @@
 """Shared pieces of the command line: the click group, --var options, error printing,
-report files.
+report files, and the one parser of each kind of option value.
 
 Every command's output passes reconciler.redact: the group installs the scrubbing streams and
 log filter before any command runs, and `write_output` scrubs the files it writes, so a
 secret a server echoed back never reaches a terminal, a CI log or a report.
+
+Every option that takes a number, a duration or a date is parsed by a type here, with
+bounds, so a bad value is refused before the command does anything (click's usage error,
+naming the option; `recon` exits 1): `DurationOption(low, high)` (`--since`, `--duration`,
+`--lock-timeout`, `--ago`), `DayOption` (`--from`, `--to`, `--as-of`: YYYY-MM-DD within
+reconciler.dates' bounds, so a day after `--to` always exists), `FiniteFloat` (rates and
+shares: nan and inf are not numbers here; click's FloatRange lets nan through), and click's
+IntRange for integers, always with both bounds. `check_period` checks a --from/--to pair.
 
 Called by: reconciler.cli.* command modules.
 """
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import datetime as dt
+import math
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -21,8 +30,10 @@ from typing import Any, TypeVar
 import click
 
 from reconciler import __version__, redact
-from reconciler.durations import Duration
+from reconciler.dates import parse_day
+from reconciler.durations import Duration, between
 from reconciler.errors import InputError, ReconError, UsageError
+from reconciler.manifest.kinds import text
 from reconciler.manifest.variables import load_var_files, parse_assignments
 
 _var_options = [
@@ -79,12 +90,109 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def lock_seconds(text: str) -> float:
-    """--lock-timeout: a duration such as 0s, 30s, 5m."""
-    try:
-        return Duration.parse(text).milliseconds / 1000
-    except ValueError as error:
-        raise UsageError(f"--lock-timeout: {error}", next_step="write e.g. --lock-timeout 30s") from None
+class DurationOption(click.ParamType[Duration]):
+    """A duration option (e.g. 30s, 10m) from `low` to `high` inclusive."""
+
+    name = "duration"
+
+    def __init__(self, low: Duration, high: Duration) -> None:
+        self.low, self.high = low, high
+        self._check = between(low, high)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Duration:
+        if isinstance(value, Duration):
+            return value
+        try:
+            return self._check(Duration.parse(value))
+        except ValueError as error:
+            self.fail(f"{error}", param, ctx)
+
+
+class DayOption(click.ParamType[dt.date]):
+    """A day option, YYYY-MM-DD, within reconciler.dates' bounds."""
+
+    name = "date"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        try:
+            return parse_day(value)
+        except ValueError as error:
+            self.fail(f"{error}", param, ctx)
+
+
+class FiniteFloat(click.ParamType[float]):
+    """A number from `low` to `high` inclusive; nan and inf are refused."""
+
+    name = "number"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value!r} is not a number from {self.low:g} to {self.high:g}", param, ctx)
+        return number
+
+
+class Checked(click.ParamType[str]):
+    """Text checked by one of reconciler.manifest.kinds.text's checks (a name, an address,
+    an id, one line of text): what it looks like is what it is."""
+
+    def __init__(self, check: Callable[[str], str], metavar: str) -> None:
+        self.check, self.name = check, metavar.lower()
+        self.metavar = metavar
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.metavar
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return self.check(value)
+        except ValueError as error:
+            self.fail(f"{error}", param, ctx)
+
+
+NAME = Checked(text.check_name, "NAME")
+"""A resource's metadata.name (--bucket, --topology, --heads-bucket)."""
+ADDRESS = Checked(text.check_address, "KIND/NAME")
+OBJECT_ID = Checked(text.check_object_id, "ID")
+ONE_LINE = Checked(text.line_check("text"), "TEXT")
+PROSE = Checked(text.check_prose, "TEXT")
+
+LOCK_TIMEOUT = DurationOption(Duration(0, "s"), Duration(1, "h"))
+"""--lock-timeout: how long to wait for the state lock (0s to 1h)."""
+DAY = DayOption()
+SHARE = FiniteFloat(0, 1)
+"""A share of calls or requests, 0 to 1."""
+MAX_PERIOD_DAYS = 366
+"""The longest --from/--to period a command that reads every call or recording accepts."""
+
+
+def check_period(
+    first: dt.date | None, last: dt.date | None, *, max_days: int | None = None, names: str = "--from/--to"
+) -> None:
+    """UsageError unless `first` <= `last` and, with `max_days`, the period is that short."""
+    if first is not None and last is not None:
+        if first > last:
+            raise UsageError(f"--from {first} is after --to {last}", next_step="swap them")
+        days = (last - first).days + 1
+        if max_days is not None and days > max_days:
+            raise UsageError(
+                f"{names}: the period is {days:,} days, longer than the {max_days} days one run reads",
+                next_step=f"split it into periods of at most {max_days} days",
+            )
 
 
 def write_output(path: str, text: str, what: str) -> None:

@@ -20,11 +20,22 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import cli, fail, lock_seconds, now_utc, run_async, variables, with_vars, write_output
+from reconciler.cli.common import (
+    DAY,
+    LOCK_TIMEOUT,
+    cli,
+    fail,
+    now_utc,
+    run_async,
+    variables,
+    with_vars,
+    write_output,
+)
 from reconciler.cli.estate_commands import print_state
 from reconciler.cli.progress import ApplyProgress, note, status, use_color
 from reconciler.cli.state_settings import s3_settings
 from reconciler.cli.targets import providers_for, request_count, requests_by_platform, say_unmanaged
+from reconciler.durations import Duration
 from reconciler.engine.apply import DEFAULT_PARALLELISM, apply_checked
 from reconciler.engine.plan import Plan, PlanFileError
 from reconciler.engine.planner import PlanOptions, make_plan
@@ -108,7 +119,7 @@ def _close(providers: ProviderSet) -> None:
 @click.option("--prune", is_flag=True, help="Delete resources that were removed from the manifests.")
 @click.option("--forget", is_flag=True, help="Stop managing removed ArchiveBuckets and LegalHolds (never deleted).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Evaluate waivers as of this date.")
+@click.option("--as-of", type=DAY, help="Evaluate waivers as of this date (YYYY-MM-DD).")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Also say how many HTTP requests the plan made, and how long it took."
 )
@@ -120,7 +131,7 @@ def plan(
     prune: bool,
     forget: bool,
     detailed_exitcode: bool,
-    as_of: dt.datetime | None,
+    as_of: dt.date | None,
     verbose: bool,
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
@@ -155,8 +166,8 @@ def plan(
     sys.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
-def _today(as_of: dt.datetime | None) -> dt.date:
-    return as_of.date() if as_of else now_utc().date()
+def _today(as_of: dt.date | None) -> dt.date:
+    return as_of if as_of else now_utc().date()
 
 
 def _finish(result: ApplyResult) -> None:
@@ -201,7 +212,13 @@ def _saved_plan_root(plan: Plan, plan_file: Path, project_dir: str | None) -> Pa
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (pipelines).")
 @click.option("--allow-one-way", is_flag=True, help="Allow changes that cannot be undone (e.g. enabling Object Lock).")
 @click.option("--parallelism", type=click.IntRange(1, 256), default=DEFAULT_PARALLELISM, show_default=True)
-@click.option("--lock-timeout", default="0s", show_default=True, help="How long to wait for the state lock.")
+@click.option(
+    "--lock-timeout",
+    type=LOCK_TIMEOUT,
+    default="0s",
+    show_default=True,
+    help="How long to wait for the state lock (0s to 1h).",
+)
 @click.option("--prune", is_flag=True, help="Delete resources removed from the manifests (when planning here).")
 @click.option("--forget", is_flag=True, help="Stop managing removed ArchiveBuckets/LegalHolds (when planning here).")
 @click.option(
@@ -213,7 +230,7 @@ def apply(
     auto_approve: bool,
     allow_one_way: bool,
     parallelism: int,
-    lock_timeout: str,
+    lock_timeout: Duration,
     prune: bool,
     forget: bool,
     project_dir: str | None,
@@ -228,7 +245,7 @@ def apply(
     resources, 3 blocked.
     """
     try:
-        timeout = lock_seconds(lock_timeout)
+        timeout = lock_timeout.seconds
         values = variables(var_assignments, var_files)
         saved: Plan | None = None
         if _is_plan_file(paths):

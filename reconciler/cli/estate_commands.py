@@ -20,11 +20,23 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import cli, fail, lock_seconds, now_utc, run_async, variables, with_vars, write_output
+from reconciler.cli.common import (
+    ADDRESS,
+    LOCK_TIMEOUT,
+    OBJECT_ID,
+    cli,
+    fail,
+    now_utc,
+    run_async,
+    variables,
+    with_vars,
+    write_output,
+)
 from reconciler.cli.progress import note, use_color
 from reconciler.cli.state_settings import s3_settings
 from reconciler.cli.targets import providers_for
 from reconciler.diagnostics import DiagnosticList
+from reconciler.durations import Duration
 from reconciler.engine.drift import detect_drift
 from reconciler.engine.onboard import (
     discover_all,
@@ -150,7 +162,7 @@ def state_list(project_dir: str, as_json: bool) -> None:
 
 
 @state.command("show")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @_project_dir
 def state_show(address: str, project_dir: str) -> None:
     """Everything recon recorded about one resource, as JSON."""
@@ -167,16 +179,22 @@ def state_show(address: str, project_dir: str) -> None:
 
 
 @cli.command("import")
-@click.argument("address")
-@click.argument("object_id")
+@click.argument("address", type=ADDRESS)
+@click.argument("object_id", type=OBJECT_ID)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--lock-timeout", default="0s", show_default=True)
+@click.option(
+    "--lock-timeout",
+    type=LOCK_TIMEOUT,
+    default="0s",
+    show_default=True,
+    help="How long to wait for the state lock (0s to 1h).",
+)
 @with_vars
 def import_command(
     address: str,
     object_id: str,
     paths: tuple[str, ...],
-    lock_timeout: str,
+    lock_timeout: Duration,
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
 ) -> None:
@@ -186,7 +204,7 @@ def import_command(
     """
     try:
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
-        timeout = lock_seconds(lock_timeout)
+        timeout = lock_timeout.seconds
         providers = providers_for(ws.project, ws.root)
         try:
             with state_backend(ws.project, ws.root, s3=s3_settings(ws.project, ws.root)).lock(
@@ -239,7 +257,7 @@ def export(directory: str, project_dir: str) -> None:
 
 
 @cli.command("force-unlock")
-@click.argument("lock_id")
+@click.argument("lock_id", type=OBJECT_ID)
 @_project_dir
 def force_unlock(lock_id: str, project_dir: str) -> None:
     """Remove the state lock LOCK_ID left by a process that is gone.

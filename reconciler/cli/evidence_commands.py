@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.archive_commands import Archive, pick_archive
-from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars
+from reconciler.cli.common import NAME, cli, fail, now_utc, run_async, variables, with_vars
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.runtime.evidence import (
     DEFAULT_DB,
@@ -140,7 +140,7 @@ def render_verify(report: VerifyReport, db: Path, heads_from: str | None) -> str
 @_project_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--heads", "use_heads", is_flag=True, help="Also check the chain heads published to the archive bucket.")
-@click.option("--bucket", "bucket_name", metavar="NAME", help="With --heads: the ArchiveBucket's metadata.name.")
+@click.option("--bucket", "bucket_name", type=NAME, help="With --heads: the ArchiveBucket's metadata.name.")
 @click.option("--heads-prefix", default=DEFAULT_PREFIX, show_default=True, help="With --heads: the heads' key prefix.")
 @click.option(
     "--heads-dir", type=click.Path(file_okay=False), help="Check chain heads saved as *.json files in this folder."
@@ -206,7 +206,14 @@ def render_table(records: list[EvidenceRecord]) -> str:
 @evidence.command("show")
 @_db_option
 @_project_option
-@click.option("--last", "last", type=click.IntRange(min=1), default=20, show_default=True, help="How many records.")
+@click.option(
+    "--last",
+    "last",
+    type=click.IntRange(1, 100_000),
+    default=20,
+    show_default=True,
+    help="How many records (1 to 100000).",
+)
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 def show_command(db: str | None, project_dir: str, last: int, output_format: str) -> None:
     """The last records of the evidence log (as stored; `verify` checks them)."""
@@ -244,9 +251,7 @@ async def _bind(ws: Workspace, archive: Archive, config: AwsConfig, path: Path) 
 @evidence.command("bind-audio")
 @_db_option
 @_project_option
-@click.option(
-    "--bucket", "bucket_name", metavar="NAME", help="The ArchiveBucket's metadata.name (default: the only one)."
-)
+@click.option("--bucket", "bucket_name", type=NAME, help="The ArchiveBucket's metadata.name (default: the only one).")
 @with_vars
 def bind_audio_command(
     db: str | None,

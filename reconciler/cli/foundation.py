@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import cli, fail, variables, with_vars, write_output
+from reconciler.cli.common import DAY, cli, fail, variables, with_vars, write_output
 from reconciler.errors import EXIT_ERROR, EXIT_OK, InputError, ReconError
 from reconciler.manifest.kinds import KINDS
 from reconciler.manifest.loader import load_estate
@@ -50,7 +50,7 @@ from reconciler.render.sarif import render_sarif
 @click.option(
     "--as-of",
     "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=DAY,
     help="Evaluate waiver expiry as of this date (default: today, UTC).",
 )
 @with_vars
@@ -58,7 +58,7 @@ def validate(
     paths: tuple[str, ...],
     output_format: str,
     output: str | None,
-    as_of: dt.datetime | None,
+    as_of: dt.date | None,
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
 ) -> None:
@@ -66,7 +66,7 @@ def validate(
 
     Exit 0 clean (warnings allowed), 1 input errors, 3 error-severity findings.
     """
-    today = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    today = as_of if as_of else dt.datetime.now(dt.UTC).date()
     report = ValidationReport(as_of=today)
     try:
         values = variables(var_assignments, var_files)

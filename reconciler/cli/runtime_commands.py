@@ -52,7 +52,7 @@ import click
 
 from reconciler import redact
 from reconciler.cli.archive_commands import pick_archive
-from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars
+from reconciler.cli.common import NAME, DurationOption, cli, fail, now_utc, run_async, variables, with_vars
 from reconciler.cli.progress import note
 from reconciler.cli.runtime_verification import Verification, alert_sink, open_verification
 from reconciler.cli.targets import genesys_client, resolve_reference, sandbox_dir
@@ -204,7 +204,7 @@ async def run_for(run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], dur
     stop = asyncio.Event()
     runner = asyncio.create_task(run(stop))
     try:
-        await asyncio.wait_for(asyncio.shield(runner), None if duration is None else duration.milliseconds / 1000)
+        await asyncio.wait_for(asyncio.shield(runner), None if duration is None else duration.seconds)
     except TimeoutError:
         pass
     finally:
@@ -246,7 +246,7 @@ async def _stamp(ws: Workspace, db: Path, options: Options, verification: Verifi
             )
             try:
                 if options.once:
-                    since = now_utc() - dt.timedelta(milliseconds=options.since.milliseconds)
+                    since = now_utc() - options.since.timedelta
                     done = await service.stamp_recent(since)
                     stamped = len(done)
                     failed = sum(1 for injection in done if injection.status != ATTACHED)
@@ -308,12 +308,30 @@ async def _live(service: RuntimeService, duration: Duration | None) -> tuple[int
     return counts["stamped"], counts["failed"], counts["dropped"]
 
 
+SINCE = DurationOption(Duration(1, "s"), Duration(7, "d"))
+"""--since: how far back `--once` looks for unstamped calls."""
+RUN_FOR = DurationOption(Duration(1, "s"), Duration(365, "d"))
+"""--duration: how long the live runtime runs before it exits."""
+
+
 @cli.command("runtime")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--once", is_flag=True, help="Stamp the recent calls that have no evidence record yet, then exit.")
-@click.option("--since", default="10m", show_default=True, help="With --once: how far back to look.")
-@click.option("--duration", default=None, help="Run live this long (e.g. 30s), then exit; default: until interrupted.")
-@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: any).")
+@click.option(
+    "--since", type=SINCE, default="10m", show_default=True, help="With --once: how far back to look (1s to 7d)."
+)
+@click.option(
+    "--duration",
+    type=RUN_FOR,
+    default=None,
+    help="Run live this long (e.g. 30s; 1s to 365d), then exit; default: until interrupted.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics on 127.0.0.1:PORT (0: any).",
+)
 @click.option(
     "--db", type=click.Path(dir_okay=False), default=None, help="The evidence log (default .recon/runtime.db)."
 )
@@ -323,9 +341,7 @@ async def _live(service: RuntimeService, duration: Duration | None) -> tuple[int
     show_default=True,
     help="Publish the evidence chain's head to the archive bucket (every 1,000 records or 60 s, and at exit).",
 )
-@click.option(
-    "--heads-bucket", metavar="NAME", help="The ArchiveBucket (metadata.name) for heads; default: the only one."
-)
+@click.option("--heads-bucket", type=NAME, help="The ArchiveBucket (metadata.name) for heads; default: the only one.")
 @click.option(
     "--verify/--no-verify",
     default=True,
@@ -350,8 +366,8 @@ async def _live(service: RuntimeService, duration: Duration | None) -> tuple[int
 def runtime(
     paths: tuple[str, ...],
     once: bool,
-    since: str,
-    duration: str | None,
+    since: Duration,
+    duration: Duration | None,
     metrics_port: int | None,
     db: str | None,
     heads: bool,
@@ -368,15 +384,11 @@ def runtime(
     logging.getLogger("reconciler.runtime").addHandler(handler)
     logging.getLogger("reconciler.runtime").setLevel(logging.INFO)
     try:
-        try:
-            since_d, duration_d = Duration.parse(since), Duration.parse(duration) if duration else None
-        except ValueError as error:
-            raise UsageError(f"--since/--duration: {error}", next_step="write e.g. 10m or 30s") from None
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
         path = Path(db) if db else ws.root / DEFAULT_DB
         path.parent.mkdir(parents=True, exist_ok=True)
         options = Options(
-            once, since_d, duration_d, metrics_port, heads, heads_bucket, verify, alert_webhook, platform_writer
+            once, since, duration, metrics_port, heads, heads_bucket, verify, alert_webhook, platform_writer
         )
         outcome = run_async(_run(ws, path, options), loop_factory=loop_factory())
     except ReconError as error:

@@ -32,9 +32,11 @@ from typing import Any
 import click
 import httpx
 
-from reconciler.cli.common import cli, fail
+from reconciler import jsonsafe
+from reconciler.cli.common import DAY, SHARE, DurationOption, FiniteFloat, check_period, cli, fail
 from reconciler.durations import Duration
 from reconciler.errors import ReconError, UsageError
+from reconciler.jsonsafe import JsonProblem
 from reconciler.sandbox import process
 from reconciler.sandbox.process import COLLECTIONS, DEFAULT_CHANGED_BY, Status
 
@@ -115,9 +117,15 @@ def sandbox_group() -> None:
 
 @sandbox_group.command("up")
 @_project_dir
-@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True, help="Delay per API call.")
-@click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share answered 429.")
-@click.option("--rate-5xx", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share answered 503.")
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(0, 60_000),
+    default=0,
+    show_default=True,
+    help="Delay per API call (0 to 60000).",
+)
+@click.option("--rate-429", type=SHARE, default=0.0, show_default=True, help="Share answered 429.")
+@click.option("--rate-5xx", type=SHARE, default=0.0, show_default=True, help="Share answered 503.")
 def sandbox_up(project_dir: str, latency_ms: int, rate_429: float, rate_5xx: float) -> None:
     """Start the sandbox in the background (does nothing if it is already running)."""
     directory = sandbox_dir(project_dir)
@@ -180,6 +188,10 @@ def sandbox_reset(project_dir: str) -> None:
     click.echo(f"sandbox: reset ({names}); `recon sandbox up` starts from the seed")
 
 
+MAX_SET_BYTES = 64 * 1024
+"""The largest --set value: a console edit, not a document."""
+
+
 def _parse_assignments(assignments: tuple[str, ...]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for assignment in assignments:
@@ -187,8 +199,10 @@ def _parse_assignments(assignments: tuple[str, ...]) -> dict[str, Any]:
         if not equals or not key.strip():
             raise UsageError(f"--set {assignment!r} is not KEY=VALUE", next_step="write e.g. --set description=edited")
         try:
-            changes[key.strip()] = json.loads(text)
-        except ValueError:
+            changes[key.strip()] = jsonsafe.loads(text, what=f"--set {key.strip()}", max_bytes=MAX_SET_BYTES)
+        except JsonProblem as problem:
+            if "not valid JSON" not in str(problem):  # too large or too deep: not a console edit
+                raise UsageError(str(problem), next_step="give a smaller value") from None
             changes[key.strip()] = text
     return changes
 
@@ -220,9 +234,6 @@ def sandbox_mutate(collection: str, name: str, assignments: tuple[str, ...], cha
     click.echo(f"sandbox: changed {collection} {name!r} as {changed_by}: {', '.join(sorted(changes))}")
     if result is not None:
         click.echo(json.dumps(result, indent=2))
-
-
-_day = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _export(directory: Path, payload: dict[str, Any], path: str = "/api/v2/sandbox/export") -> Any:
@@ -258,18 +269,19 @@ def _export(directory: Path, payload: dict[str, Any], path: str = "/api/v2/sandb
 
 @sandbox_group.command("export")
 @click.option("--bucket", required=True, help="The S3 bucket to export into (its real name, spec.bucketName).")
-@click.option("--from", "date_from", type=_day, help="First day (UTC) of conversations to export.")
-@click.option("--to", "date_to", type=_day, help="Last day (UTC, inclusive) of conversations to export.")
+@click.option("--from", "date_from", type=DAY, help="First day (UTC) of conversations to export.")
+@click.option("--to", "date_to", type=DAY, help="Last day (UTC, inclusive) of conversations to export.")
 @_project_dir
-def sandbox_export(bucket: str, date_from: Any, date_to: Any, project_dir: str) -> None:
+def sandbox_export(bucket: str, date_from: dt.date | None, date_to: dt.date | None, project_dir: str) -> None:
     """Export the recordings of the sandbox's conversations to its S3, as Genesys Cloud's
     recording export does (audio + _metadata.json per conversation)."""
     payload: dict[str, Any] = {"bucket": bucket}
     if date_from is not None:
-        payload["from"] = date_from.date().isoformat()
+        payload["from"] = date_from.isoformat()
     if date_to is not None:
-        payload["to"] = date_to.date().isoformat()
+        payload["to"] = date_to.isoformat()
     try:
+        check_period(date_from, date_to)
         answer = _export(sandbox_dir(project_dir), payload)
     except ReconError as error:
         fail(error)
@@ -297,13 +309,19 @@ def _provision_collectors(project_dir: str) -> list[str]:
 @sandbox_group.command("floor")
 @click.option("--queues", required=True, help="Comma-separated desk queues whose members place the calls.")
 @click.option("--count", type=click.IntRange(1, 100_000), required=True, help="How many calls.")
-@click.option("--rate", type=click.FloatRange(min=0.01), default=10.0, show_default=True, help="Calls per second.")
-@click.option("--missing-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of calls not recorded.")
-@click.option("--partial-rate", type=click.FloatRange(0, 1), default=0.0, help="Share recorded shorter than the call.")
-@click.option("--orphan-rate", type=click.FloatRange(0, 1), default=0.0, help="Share recorded without a CDR.")
-@click.option("--seed", type=int, default=None, help="Replay the same floor.")
 @click.option(
-    "--ago", default="0s", show_default=True, help="End every call at least this long ago (e.g. 10m: past the grace)."
+    "--rate", type=FiniteFloat(0.01, 10_000), default=10.0, show_default=True, help="Calls per second (0.01 to 10000)."
+)
+@click.option("--missing-rate", type=SHARE, default=0.0, help="Share of calls not recorded.")
+@click.option("--partial-rate", type=SHARE, default=0.0, help="Share recorded shorter than the call.")
+@click.option("--orphan-rate", type=SHARE, default=0.0, help="Share recorded without a CDR.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Replay the same floor.")
+@click.option(
+    "--ago",
+    type=DurationOption(Duration(0, "s"), Duration(365, "d")),
+    default="0s",
+    show_default=True,
+    help="End every call at least this long ago (e.g. 10m: past the grace; at most 365d).",
 )
 @_project_dir
 def sandbox_floor(
@@ -314,7 +332,7 @@ def sandbox_floor(
     partial_rate: float,
     orphan_rate: float,
     seed: int | None,
-    ago: str,
+    ago: Duration,
     project_dir: str,
 ) -> None:
     """Place COUNT calls on the simulated trading floor, spaced at RATE per second and all
@@ -332,10 +350,7 @@ def sandbox_floor(
     if seed is not None:
         payload["seed"] = seed
     try:
-        try:
-            payload["endedAgoMs"] = Duration.parse(ago).milliseconds
-        except ValueError as error:
-            raise UsageError(f"--ago: {error}", next_step="write e.g. --ago 10m") from None
+        payload["endedAgoMs"] = ago.milliseconds
         servers = _provision_collectors(project_dir)
         state = _export(sandbox_dir(project_dir), payload, "/api/v2/sandbox/floor")
     except ReconError as error:

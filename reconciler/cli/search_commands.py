@@ -25,8 +25,8 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import cli, fail
-from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
+from reconciler.cli.common import DAY, check_period, cli, fail
+from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError
 from reconciler.runtime.evidence import DEFAULT_DB
 from reconciler.runtime.search import INSTRUMENTS, Hit, SearchResult, Term, parse_terms, search
 
@@ -112,16 +112,16 @@ def render_csv(result: SearchResult, keys: list[str]) -> str:
 
 @cli.command("search")
 @click.argument("terms", nargs=-1, required=True)
-@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC) of call starts.")
-@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC), inclusive.")
+@click.option("--from", "first", type=DAY, help="First day (UTC) of call starts.")
+@click.option("--to", "last", type=DAY, help="Last day (UTC), inclusive.")
 @click.option("--db", type=click.Path(dir_okay=False), help=f"The evidence store (default {DEFAULT_DB}).")
 @click.option("--project-dir", type=click.Path(file_okay=False), default=".", show_default=True)
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the result to FILE.")
 def search_command(
     terms: tuple[str, ...],
-    first: dt.datetime | None,
-    last: dt.datetime | None,
+    first: dt.date | None,
+    last: dt.date | None,
     db: str | None,
     project_dir: str,
     output_format: str,
@@ -131,9 +131,8 @@ def search_command(
     path = Path(db) if db else Path(project_dir) / DEFAULT_DB
     try:
         parsed = parse_terms(terms)
-        if first and last and first > last:
-            raise UsageError(f"--from {first:%Y-%m-%d} is after --to {last:%Y-%m-%d}", next_step="swap them")
-        result = search(path, parsed, first.date() if first else None, last.date() if last else None)
+        check_period(first, last)
+        result = search(path, parsed, first, last)
     except ReconError as error:
         fail(error)
         return
@@ -142,8 +141,8 @@ def search_command(
         text = json.dumps(
             {
                 "query": [t.text for t in parsed],
-                "from": first.date().isoformat() if first else None,
-                "to": last.date().isoformat() if last else None,
+                "from": first.isoformat() if first else None,
+                "to": last.isoformat() if last else None,
                 "scanned": result.scanned,
                 "tampered": result.tampered,
                 "calls": [hit.to_json() for hit in result.hits],

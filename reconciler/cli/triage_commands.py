@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import cli, fail
+from reconciler.cli.common import ONE_LINE, PROSE, cli, fail
 from reconciler.errors import ReconError, UsageError
 from reconciler.runtime.sqlite_store import DEFAULT_DB
 from reconciler.runtime.verification.triage import Triage, TriageEvent, TriageStore, TriageTag, parse_key
@@ -34,8 +34,8 @@ CLEARED = "(cleared)"
 
 _db_option = click.option("--db", type=click.Path(dir_okay=False), help=f"The runtime store (default {DEFAULT_DB}).")
 _project_option = click.option("--project-dir", type=click.Path(file_okay=False), default=".", show_default=True)
-_note_option = click.option("--note", required=True, help="Why (an auditor reads it).")
-_by_option = click.option("--by", "reviewer", help="The reviewer (default $USER or $USERNAME).")
+_note_option = click.option("--note", type=PROSE, required=True, help="Why (an auditor reads it).")
+_by_option = click.option("--by", "reviewer", type=ONE_LINE, help="The reviewer (default $USER or $USERNAME).")
 
 
 def store_path(db: str | None, project_dir: str) -> Path:

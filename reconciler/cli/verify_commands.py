@@ -31,8 +31,21 @@ from pathlib import Path
 import click
 
 from reconciler.cli.collector_targets import TopologyTarget, queue_members, topologies, topology_target
-from reconciler.cli.common import cli, fail, now_utc, run_async, variables, with_vars, write_output
+from reconciler.cli.common import (
+    DAY,
+    MAX_PERIOD_DAYS,
+    NAME,
+    check_period,
+    cli,
+    fail,
+    now_utc,
+    run_async,
+    variables,
+    with_vars,
+    write_output,
+)
 from reconciler.cli.targets import genesys_client
+from reconciler.dates import day_end, day_start
 from reconciler.engine.workspace import Workspace, open_workspace
 from reconciler.errors import ReconError, UsageError
 from reconciler.runtime.sqlite_store import DEFAULT_DB
@@ -45,16 +58,13 @@ from reconciler.runtime.verification.report import SourceStatus, VerificationRep
 from reconciler.runtime.verification.report_render import RENDERERS
 from reconciler.runtime.verification.triage import TriageStore
 
-_day = click.DateTime(formats=["%Y-%m-%d"])
-
 
 async def verify_period(
     ws: Workspace, target: TopologyTarget, db: Path, period: tuple[dt.date, dt.date], *, poll: bool
 ) -> VerificationReport:
     """Poll, read the platform, match and report (see the module docstring)."""
     plan = TopologyPlan.from_spec(target.name, target.spec, queue_members(ws))
-    start = dt.datetime.combine(period[0], dt.time(), dt.UTC)
-    end = dt.datetime.combine(period[1] + dt.timedelta(days=1), dt.time(), dt.UTC)
+    start, end = day_start(period[0]), day_end(period[1])
     store = CursorStore(db)
     alerts: list[tuple[str, str]] = []
     sources: list[SourceStatus] = []
@@ -122,9 +132,11 @@ async def verify_period(
 
 @cli.command("verify")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--from", "first", type=_day, required=True, help="First day (UTC) of calls to verify.")
-@click.option("--to", "last", type=_day, required=True, help="Last day (UTC), inclusive.")
-@click.option("--topology", default=None, help="The CollectorTopology (metadata.name); default: the only one.")
+@click.option("--from", "first", type=DAY, required=True, help="First day (UTC) of calls to verify.")
+@click.option("--to", "last", type=DAY, required=True, help="Last day (UTC), inclusive.")
+@click.option(
+    "--topology", type=NAME, default=None, help="The CollectorTopology (metadata.name); default: the only one."
+)
 @click.option("--no-poll", is_flag=True, help="Do not poll the collectors; use the CDRs already stored.")
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help=f"The runtime store (default {DEFAULT_DB}).")
 @click.option(
@@ -139,8 +151,8 @@ async def verify_period(
 @with_vars
 def verify_command(
     paths: tuple[str, ...],
-    first: dt.datetime,
-    last: dt.datetime,
+    first: dt.date,
+    last: dt.date,
     topology: str | None,
     no_poll: bool,
     db: str | None,
@@ -153,6 +165,7 @@ def verify_command(
     try:
         if last < first:
             raise UsageError("--to is before --from", next_step="give the period's first and last day")
+        check_period(first, last, max_days=MAX_PERIOD_DAYS)
         ws = open_workspace(paths, variables(var_assignments, var_files), today=now_utc().date())
         found = topologies(ws, topology)
         if len(found) > 1:
@@ -163,7 +176,7 @@ def verify_command(
         name, spec = found[0]
         target = topology_target(ws, name, spec)
         path = Path(db) if db else ws.root / DEFAULT_DB
-        report = run_async(verify_period(ws, target, path, (first.date(), last.date()), poll=not no_poll))
+        report = run_async(verify_period(ws, target, path, (first, last), poll=not no_poll))
         text = RENDERERS[output_format](report)
         if output:
             write_output(output, text, "verification report")

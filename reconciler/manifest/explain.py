@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import types
 import typing
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -47,12 +48,21 @@ _TYPE_WORDS = {
 
 
 def field_path(loc: Path) -> str:
-    """('spec', 'collectors', 0, 'token') -> 'spec.collectors[0].token'."""
+    """('spec', 'collectors', 0, 'token') -> 'spec.collectors[0].token'.
+
+    Map keys are the user's text: control, invisible and bidirectional characters in them
+    are shown escaped (`desk\u202e`), so the path reads as what the file holds."""
     text = ""
     for part in loc:
-        shown = part if isinstance(part, int) else redact(str(part))
+        shown = part if isinstance(part, int) else _escaped(redact(str(part)))
         text += f"[{shown}]" if isinstance(shown, int) else (f".{shown}" if text else shown)
     return text
+
+
+def _escaped(part: str) -> str:
+    if part.isprintable() and not any(unicodedata.category(c) == "Cf" for c in part):
+        return part
+    return "".join(c if c.isprintable() and unicodedata.category(c) != "Cf" else ascii(c)[1:-1] for c in part)
 
 
 def describe_value(value: Any) -> str:
@@ -69,6 +79,8 @@ def describe_value(value: Any) -> str:
         return "a map"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, dt.datetime):
+        return "a date and time"
     if isinstance(value, dt.date):
         return "a date"
     return type(value).__name__

@@ -17,17 +17,17 @@ from pydantic import BaseModel, Field, create_model
 
 from reconciler.diagnostics import Location
 from reconciler.manifest.kinds import API_VERSION, KINDS, Spec
-from reconciler.manifest.kinds.base import Model, Name
-from reconciler.manifest.kinds.waiver import Address
+from reconciler.manifest.kinds.base import Model
+from reconciler.manifest.kinds.text import Address, LabelKey, Line, Name, Prose
 from reconciler.manifest.yamlsafe import ParsedDocument
 
 
 class Metadata(Model):
     name: Name
     """The resource's name, unique within its kind."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, Line] = Field(default_factory=dict)
     """Free key/value labels (e.g. desk: energy)."""
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[LabelKey, Prose] = Field(default_factory=dict)
     """Free key/value notes for people and tools."""
     dependsOn: list[Address] = Field(default_factory=list)
     """Explicit ordering: these resources (Kind/name) are applied before this one."""

@@ -16,18 +16,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, StrictInt, ValidationError, model_validator
 
 from reconciler import secretrefs
 from reconciler.diagnostics import Diagnostic, DiagnosticList, Location
 from reconciler.manifest.explain import diagnostics_from, field_path
+from reconciler.manifest.kinds.archive import BucketName
 from reconciler.manifest.kinds.base import AwsRegion, FieldError, GenesysRegion, Model, suggest
+from reconciler.manifest.kinds.text import Line, Name
 from reconciler.manifest.outbound import HttpsUrl, SecretReference, check_link_local
 from reconciler.manifest.secrets_scan import find_secrets
 from reconciler.manifest.source import SourceProblem, read_text
 from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
 
 SANDBOX = "sandbox"
+MAX_RATE_PER_MINUTE = 10_000
+"""Far above Genesys Cloud's documented rate limits (300 requests a minute for a
+client-credentials token by default, raised on request; 3,000 for a user:
+https://developer.genesys.cloud/organization/organization/limits#platform-api), low enough
+that the rate limiter's arithmetic stays exact."""
 
 
 def _check_client_id(value: str) -> str:
@@ -40,7 +47,7 @@ def _check_client_id(value: str) -> str:
 class GenesysTarget(Model):
     region: GenesysRegion
     """The org's Genesys Cloud region."""
-    clientId: Annotated[str, Field(min_length=1), AfterValidator(_check_client_id)]
+    clientId: Annotated[Line, Field(min_length=1), AfterValidator(_check_client_id)]
     """OAuth client id (not a secret; env:NAME also works)."""
     clientSecret: SecretReference
     """OAuth client secret: env:NAME or file:PATH, never the value."""
@@ -52,8 +59,9 @@ class GenesysTarget(Model):
     client secret is sent to this host only."""
     allowLinkLocal: bool = False
     """Allow apiUrl/loginUrl to be link-local addresses (cloud metadata addresses never are)."""
-    ratePerMinute: int = Field(default=300, ge=1)
-    """Requests per minute recon allows itself against this org (shared by all providers)."""
+    ratePerMinute: StrictInt = Field(default=300, ge=1, le=MAX_RATE_PER_MINUTE)
+    """Requests per minute recon allows itself against this org (shared by all providers;
+    1 to 10,000: Genesys Cloud allows a client-credentials token 300 a minute unless raised)."""
 
     @model_validator(mode="after")
     def _references_and_endpoints(self) -> GenesysTarget:
@@ -65,7 +73,7 @@ class GenesysTarget(Model):
 class AwsTarget(Model):
     region: AwsRegion
     """Default AWS region for API calls."""
-    profile: str | None = None
+    profile: Line | None = None
     """Named AWS profile; without it the standard credential chain applies."""
     endpointUrl: HttpsUrl | None = None
     """Custom S3 endpoint (an S3-compatible store): https:// (http:// only to loopback);
@@ -89,11 +97,11 @@ class StateConfig(Model):
     """local: a JSON file; s3: an object in a versioned bucket."""
     path: str = ".recon/state.json"
     """local backend: the state file, relative to the project file."""
-    bucket: str | None = None
+    bucket: BucketName | None = None
     """s3 backend: the bucket."""
-    key: str | None = None
+    key: Annotated[Line, Field(max_length=1024)] | None = None
     """s3 backend: the object key."""
-    region: str | None = None
+    region: AwsRegion | None = None
     """s3 backend: the bucket's region."""
 
     @model_validator(mode="after")
@@ -104,9 +112,9 @@ class StateConfig(Model):
 
 
 class Project(Model):
-    target: str = SANDBOX
+    target: Name = SANDBOX
     """The target in use: sandbox (the embedded estate) or a name under targets."""
-    targets: dict[str, Target] = Field(default_factory=dict)
+    targets: dict[Name, Target] = Field(default_factory=dict)
     """Named estates."""
     state: StateConfig = Field(default_factory=StateConfig)
     """Where recon keeps state."""

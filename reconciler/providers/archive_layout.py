@@ -25,10 +25,13 @@ from dataclasses import dataclass
 
 METADATA_FILE = "_metadata.json"
 
+_PART = r"[^/\x00-\x1f\x7f]+"
 _KEY = re.compile(
-    r"^(?P<org>[^/]+)/year=(?P<y>\d{4})/month=(?P<m>\d{2})/day=(?P<d>\d{2})/hour=(?P<h>\d{2})/"
-    r"conversation_id=(?P<conversation>[^/]+)/(?P<file>[^/]+)$"
+    rf"(?P<org>{_PART})/year=(?P<y>[0-9]{{4}})/month=(?P<m>[0-9]{{2}})/day=(?P<d>[0-9]{{2}})/hour=(?P<h>[0-9]{{2}})/"
+    rf"conversation_id=(?P<conversation>{_PART})/(?P<file>{_PART})"
 )
+"""Matched whole, on ASCII digits, with no control character in a part: a key
+`..._metadata.json\n` or `year=２０２６` is not the export's and is left out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ def month_prefixes(org_id: str, first: dt.date, last: dt.date) -> list[str]:
 def parse_key(key: str) -> ArchiveKey | None:
     """The parts of an exported recording's key; None for anything else in the bucket
     (access logs, the evidence log's chain heads, stray uploads)."""
-    match = _KEY.match(key)
+    match = _KEY.fullmatch(key)
     if match is None:
         return None
     try:

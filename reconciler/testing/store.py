@@ -278,4 +278,4 @@ def _copied(obj: StoredObject) -> StoredObject:
 def _id_number(object_id: str) -> int:
     """The counter in an id like queue-000042 (0 for ids written by hand in another form)."""
     tail = object_id.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    return int(tail) if tail.isascii() and tail.isdigit() and len(tail) <= 18 else 0

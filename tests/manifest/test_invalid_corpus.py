@@ -463,6 +463,38 @@ CASES: tuple[Case, ...] = (
             "no collector has a trader 'T-1009'"),
         (Edit("collectors.yaml", "trader: T-1009", "trader: T-1001"),),
     ),
+    # Issue 17, class 6: values that would overflow, or exceed what the platform allows.
+    Case(
+        "70-retention-over-object-lock-maximum",
+        one("archive.yaml", 10, 23, "spec.objectLock.defaultRetention", "schema.value_error",
+            "36501d is longer than S3 Object Lock allows (at most 36500d or 100y)"),
+        (Edit("archive.yaml", "defaultRetention: 36501d", "defaultRetention: 36500d"),),
+    ),
+    # Issue 17, class 7: a name that only looks like another (a second, unregulated queue).
+    Case(
+        "71-name-with-trailing-newline",
+        one("queues.yaml", 4, 9, "metadata.name", "schema.value_error",
+            "'energy-desk-gas\\n' is not a valid name: contains a line break"),
+        (Edit("queues.yaml", '"energy-desk-gas\\n"', "energy-desk-gas"),),
+    ),
+    Case(
+        "72-hold-date-out-of-bounds",
+        one("holds.yaml", 10, 9, "spec.scope.to", "schema.value_error",
+            "9999-12-31 is outside the dates recon accepts (from 1970-01-01 to 2199-12-31)"),
+        (Edit("holds.yaml", "to: 9999-12-31", "to: 2026-09-30"),),
+    ),
+    Case(
+        "73-exemption-without-zone",
+        one("collectors.yaml", 31, 13, "spec.exemptions[0].from", "schema.value_error",
+            "2026-11-21T18:00:00 has no time zone"),
+        (Edit("collectors.yaml", "from: 2026-11-21T18:00:00\n", "from: 2026-11-21T18:00:00Z\n"),),
+    ),
+    Case(
+        "74-poll-interval-below-minimum",
+        one("collectors.yaml", 14, 21, "spec.collectors[0].pollInterval", "schema.value_error",
+            "1ms is shorter than 1s; write a duration from 1s to 1h"),
+        (Edit("collectors.yaml", "pollInterval: 1ms", "pollInterval: 10s"),),
+    ),
 )  # fmt: skip
 
 

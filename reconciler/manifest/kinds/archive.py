@@ -10,26 +10,32 @@ Called by: the kind registry (imported by reconciler.manifest.kinds).
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, WithJsonSchema, model_validator
 
-from reconciler.durations import Duration, DurationField
+from reconciler.dates import DayField
+from reconciler.durations import Duration, DurationField, shown
 from reconciler.manifest.kinds.base import AwsRegion, FieldError, Model, Name, Reference, Spec, register_kind
+from reconciler.manifest.kinds.text import Email, Line, Prose, identifier_check, line_check, text_problem
 
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-_BUCKET_RE = re.compile(BUCKET_PATTERN)
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_IP_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_bucket_form = identifier_check(
+    BUCKET_PATTERN[1:-1],
+    "a valid S3 bucket name",
+    "use 3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit",
+)
 
 
 def _check_bucket(value: str) -> str:
-    if not _BUCKET_RE.match(value) or ".." in value or _IP_RE.match(value):
+    _bucket_form(value)
+    if ".." in value or _IP_RE.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a valid S3 bucket name; use 3-63 lowercase letters, digits, "
-            "'-' or '.', starting and ending with a letter or digit"
+            "'-' or '.', starting and ending with a letter or digit (not '..', not an IP address)"
         )
     return value
 
@@ -40,16 +46,12 @@ BucketName = Annotated[
     WithJsonSchema({"type": "string", "pattern": BUCKET_PATTERN}),
 ]
 
-ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$"
-_ARN_RE = re.compile(ARN_PATTERN)
-
-
-def _check_principal(value: str) -> str:
-    if not _ARN_RE.match(value):
-        raise ValueError(
-            f"'{value}' is not an IAM role or user ARN; write e.g. arn:aws:iam::123456789012:role/compliance-reviewer"
-        )
-    return value
+ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$"
+_check_principal = identifier_check(
+    ARN_PATTERN[1:-1],
+    "an IAM role or user ARN",
+    "write e.g. arn:aws:iam::123456789012:role/compliance-reviewer",
+)
 
 
 PrincipalArn = Annotated[
@@ -59,23 +61,63 @@ PrincipalArn = Annotated[
 ]
 
 
+ALIAS_PATTERN = r"^alias/[A-Za-z0-9/_-]{1,250}$"
+_ALIAS_HINT = "write alias/NAME (AWS-managed alias/aws/* keys cannot be used for a compliance archive)"
+_alias_form = identifier_check(ALIAS_PATTERN[1:-1], "a customer KMS key alias", _ALIAS_HINT)
+
+
 def _check_alias(value: str) -> str:
-    if not re.match(r"^alias/[A-Za-z0-9/_-]{1,250}$", value) or value.startswith("alias/aws/"):
-        raise ValueError(
-            f"'{value}' is not a customer KMS key alias; write alias/NAME (AWS-managed "
-            "alias/aws/* keys cannot be used for a compliance archive)"
-        )
+    _alias_form(value)
+    if value.startswith("alias/aws/"):
+        raise ValueError(f"'{value}' is not a customer KMS key alias; {_ALIAS_HINT}")
     return value
 
 
 KmsAlias = Annotated[str, AfterValidator(_check_alias), WithJsonSchema({"type": "string", "pattern": "^alias/"})]
 
+MAX_TAGS = 50
+_TAG_CHARACTERS = re.compile(r"[\w .:/=+@-]*")
+
+
+def _tag_checker(what: str, low: int, high: int) -> AfterValidator:
+    """S3 tag rules (Amazon S3 User Guide, "Categorizing your storage using tags"): letters,
+    digits, spaces and + - = . _ : / @; keys 1-128 characters, values 0-256; no aws: keys."""
+
+    def check(value: str) -> str:
+        problem = text_problem(value) if value else None
+        if problem is None and not low <= len(value) <= high:
+            problem = f"it is {len(value)} characters long, S3 allows {low} to {high}"
+        if problem is None and not _TAG_CHARACTERS.fullmatch(value):
+            problem = "S3 allows only letters, digits, spaces and + - = . _ : / @"
+        if problem is None and what == "key" and value.lower().startswith("aws:"):
+            problem = "the aws: prefix is reserved for AWS"
+        if problem is not None:
+            raise ValueError(f"tag {what} {shown(value)}: {problem}")
+        return value
+
+    return AfterValidator(check)
+
+
+TagKey = Annotated[str, _tag_checker("key", 1, 128)]
+TagValue = Annotated[str, _tag_checker("value", 0, 256)]
+
+
+OBJECT_LOCK_MAX = {"d": 36_500, "y": 100}
+"""S3 Object Lock's bounds for a default retention period: 1 to 36,500 days or 1 to 100
+years (Amazon S3 API reference, PutObjectLockConfiguration / DefaultRetention,
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_DefaultRetention.html, and the S3 User
+Guide's Object Lock retention periods; a larger value is refused by S3 with InvalidArgument)."""
+
 
 def _whole_days_or_years(value: Duration) -> Duration:
-    if value.unit not in ("d", "y"):
+    if value.unit not in OBJECT_LOCK_MAX:
         raise ValueError(f"S3 default retention is set in days or years; write e.g. 2555d or 7y, not {value}")
     if value.value < 1:
         raise ValueError("default retention must be at least 1d")
+    if value.value > OBJECT_LOCK_MAX[value.unit]:
+        raise ValueError(
+            f"{value} is longer than S3 Object Lock allows (at most {OBJECT_LOCK_MAX['d']}d or {OBJECT_LOCK_MAX['y']}y)"
+        )
     return value
 
 
@@ -96,7 +138,7 @@ class Encryption(Model):
 class AccessLogging(Model):
     targetBucket: BucketName
     """A separate bucket that receives server access logs (a lock bucket cannot log to itself)."""
-    prefix: str = ""
+    prefix: Annotated[str, AfterValidator(line_check("S3 key prefix", max_length=512))] = ""
     """Key prefix for the log objects (e.g. access/)."""
 
 
@@ -121,8 +163,8 @@ class ArchiveBucketSpec(Spec):
     """IAM principals granted read access; nobody else can read."""
     metadataExport: StrictBool = False
     """Export the _metadata.json (conversation, participants, times) beside each recording."""
-    tags: dict[str, str] = Field(default_factory=dict)
-    """Bucket tags."""
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] = Field(default_factory=dict)
+    """Bucket tags (at most 50; keys 1-128 and values up to 256 characters, as S3 allows)."""
 
     def references(self) -> Iterable[Reference]:
         if self.accessLogging is not None:
@@ -136,15 +178,15 @@ class ArchiveBucketSpec(Spec):
 
 
 class HoldScope(Model):
-    users: list[str] = Field(default_factory=list)
+    users: list[Email] = Field(default_factory=list)
     """Users (e-mail) whose conversations are held."""
     queues: list[Name] = Field(default_factory=list)
     """Queues whose conversations are held."""
-    from_: dt.date | None = Field(default=None, alias="from")
+    from_: DayField | None = Field(default=None, alias="from")
     """First day of the held period (inclusive)."""
-    to: dt.date | None = None
-    """Last day of the held period (inclusive)."""
-    searchTerms: list[str] = Field(default_factory=list)
+    to: DayField | None = None
+    """Last day of the held period (inclusive); leave it out for a hold with no end."""
+    searchTerms: list[Annotated[Line, Field(min_length=1)]] = Field(default_factory=list)
     """Phrases searched in transcripts; matching conversations are held."""
 
     @model_validator(mode="after")
@@ -159,17 +201,17 @@ class HoldScope(Model):
 
 
 class HoldRelease(Model):
-    approvedBy: str | None = None
+    approvedBy: Line | None = None
     """Who approved the release (a named person, e.g. the general counsel)."""
-    reason: str | None = None
+    reason: Prose | None = None
     """Why the matter no longer needs the hold."""
-    ticket: str | None = None
+    ticket: Line | None = None
     """The ticket or matter reference that records the approval."""
 
 
 @register_kind("LegalHold", summary="Conversations that must not be deleted while a matter is open.")
 class LegalHoldSpec(Spec):
-    matter: str = Field(min_length=1)
+    matter: Line = Field(min_length=1)
     """The matter or enquiry this hold serves (e.g. FCA enquiry 2026/017)."""
     scope: HoldScope
     """What is held: users, queues, a period and transcript search terms."""

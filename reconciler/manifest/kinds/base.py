@@ -12,6 +12,7 @@ Called by: reconciler.manifest.kinds.* (definitions), reconciler.manifest.loader
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from reconciler.durations import shown
+from reconciler.manifest.kinds import text
 from reconciler.manifest.regions import AWS_REGION_JURISDICTION, GENESYS_REGION_JURISDICTION
 
 API_VERSION = "recon/v1"
@@ -106,24 +109,8 @@ def _string_schema(pattern: str, description: str, examples: list[str]) -> WithJ
     return WithJsonSchema({"type": "string", "pattern": pattern, "description": description, "examples": examples})
 
 
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"
-_NAME_RE = re.compile(NAME_PATTERN)
-
-
-def _check_name(value: str) -> str:
-    if not _NAME_RE.match(value):
-        raise ValueError(
-            f"'{value}' is not a valid name; use 1-63 lowercase letters, digits, '-' or '.', "
-            "starting and ending with a letter or digit (e.g. mifid2-seven-years)"
-        )
-    return value
-
-
-Name = Annotated[
-    str,
-    AfterValidator(_check_name),
-    _string_schema(NAME_PATTERN, "A resource name (DNS label style).", ["energy-desk-gas"]),
-]
+Name = text.Name
+"""A resource name (DNS label style), matched whole: see reconciler.manifest.kinds.text."""
 
 SECRET_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
 _SECRET_RE = re.compile(SECRET_PATTERN)
@@ -195,23 +182,33 @@ GenesysRegion = Annotated[
 ]
 
 
-def _parse_percent(value: Any) -> Any:
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1:
-        raise ValueError(f"{value} is ambiguous: a fraction or a percentage? write it with a % sign (e.g. 99.9%)")
-    if isinstance(value, str) and value.strip().endswith("%"):
-        number = value.strip()[:-1]
-        try:
-            return float(number)
-        except ValueError:
-            raise ValueError(f"'{value}' is not a percentage; write e.g. 99.9%") from None
-    return value
+_PERCENT = re.compile(r"(?P<number>(?:0|[1-9][0-9]{0,2})(?:\.[0-9]{1,6})?)%")
+
+
+def _parse_percent(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a percentage, got a boolean; write e.g. 99.9%")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("expected a percentage, got a number that is not finite; write e.g. 99.9%")
+        if 0 < value <= 1:
+            raise ValueError(f"{value} is ambiguous: a fraction or a percentage? write it with a % sign (e.g. 99.9%)")
+        return float(value)
+    if isinstance(value, str):
+        match = _PERCENT.fullmatch(value)
+        if match is None:
+            raise ValueError(
+                f"{shown(value)} is not a percentage; write a number from 0 to 100 and a % sign (e.g. 99.9%)"
+            )
+        return float(match["number"])
+    raise ValueError(f"expected a percentage, got {type(value).__name__}; write e.g. 99.9%")
 
 
 Percent = Annotated[
     float,
     BeforeValidator(_parse_percent),
     Field(ge=0, le=100),
-    WithJsonSchema({"type": ["string", "number"], "pattern": r"^[0-9]+(\.[0-9]+)?%$", "examples": ["99.9%"]}),
+    WithJsonSchema({"type": ["string", "number"], "pattern": r"^[0-9]{1,3}(\.[0-9]{1,6})?%$", "examples": ["99.9%"]}),
 ]
 
 URL_PATTERN = r"^(https?|wss?)://[^\s/]+(/\S*)?$"

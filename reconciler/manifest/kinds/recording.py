@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StrictBool, model_validator
+from pydantic import AfterValidator, Field, StrictBool, WithJsonSchema, model_validator
 
-from reconciler.durations import DurationField, positive
+from reconciler.durations import Duration, DurationField, between
 from reconciler.manifest.kinds.base import (
     FieldError,
     GenesysRegion,
@@ -25,12 +25,43 @@ from reconciler.manifest.kinds.base import (
     Spec,
     register_kind,
 )
+from reconciler.manifest.kinds.text import Email, Key, Prose, identifier_check
 from reconciler.manifest.regions import CLIENT_REGIONS
 
 Regime = Literal["mifid2", "fca", "cftc", "sec17a4"]
 RecordMode = Literal["always", "never", "flow"]
 ClientRegion = Literal["EU", "UK", "US", "CH", "CA", "APAC", "LATAM", "MEA", "OTHER"]
 assert set(CLIENT_REGIONS) == set(ClientRegion.__args__)  # type: ignore[attr-defined]
+MAX_DESCRIPTION = 4000
+
+KMS_KEY_PATTERN = (
+    r"^(alias/[A-Za-z0-9/_-]{1,250}"
+    r"|arn:aws[a-z-]*:kms:[a-z0-9-]{1,32}:[0-9]{12}:(key/[0-9a-f-]{1,64}|alias/[A-Za-z0-9/_-]{1,250})"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+KmsKey = Annotated[
+    str,
+    AfterValidator(
+        identifier_check(
+            KMS_KEY_PATTERN[1:-1],
+            "a KMS key alias, ARN or id",
+            "write alias/NAME, arn:aws:kms:REGION:ACCOUNT:key/ID or the key id",
+        )
+    ),
+    WithJsonSchema({"type": "string", "pattern": KMS_KEY_PATTERN}),
+]
+
+
+MIN_RETENTION = Duration(1, "d")
+MAX_RETENTION = Duration(100, "y")
+"""The longest retention recon accepts: 100 years, as long as S3 Object Lock can keep an
+archived copy (36,500 days or 100 years: see ArchiveBucket's objectLock). Genesys Cloud
+counts a media retention policy's archive and delete periods in whole days (an int32 field,
+ArchiveRetention.days / DeleteRetention.days) and documents no upper limit for call
+recordings ("There are no upper limits for call recordings or digital recordings",
+https://help.mypurecloud.com/articles/retention-period-for-analytics-data-and-recording/);
+100 years is 36,525 days there."""
+_RETENTION_BOUNDS = between(MIN_RETENTION, MAX_RETENTION)
 
 
 @register_kind(
@@ -38,9 +69,9 @@ assert set(CLIENT_REGIONS) == set(ClientRegion.__args__)  # type: ignore[attr-de
     summary="How long recordings are kept, and when they move to the archive tier.",
 )
 class RetentionPolicySpec(Spec):
-    retain: Annotated[DurationField, AfterValidator(positive)]
-    """How long a recording must be kept from the end of the call (e.g. 7y)."""
-    archiveAfter: DurationField | None = None
+    retain: Annotated[DurationField, AfterValidator(_RETENTION_BOUNDS)]
+    """How long a recording must be kept from the end of the call (e.g. 7y; 1d to 100y)."""
+    archiveAfter: Annotated[DurationField, AfterValidator(_RETENTION_BOUNDS)] | None = None
     """Move the recording to the archive tier after this long (e.g. 30d)."""
     deleteAfterRetention: StrictBool = True
     """Delete the recording once `retain` has passed (legal holds still override)."""
@@ -87,9 +118,9 @@ class RecordingPolicySpec(Spec):
     """The RetentionPolicy for these recordings. Without it the org default applies."""
     archive: Name | None = None
     """The ArchiveBucket the recordings (and their metadata) are exported to."""
-    encryptionKey: str | None = None
+    encryptionKey: KmsKey | None = None
     """KMS key alias or ARN that encrypts the recordings (e.g. alias/trading-recordings)."""
-    metadataKeys: list[str] = Field(default_factory=list)
+    metadataKeys: list[Key] = Field(default_factory=list)
     """Conversation attribute keys exported with each recording (e.g. market_snapshot)."""
     appliesTo: PolicyScope = Field(default_factory=PolicyScope)
     """Queues covered by this policy (optional; queues may name the policy instead)."""
@@ -115,11 +146,11 @@ class QueueSpec(Spec):
     """The Genesys Cloud region of the org that hosts the queue (e.g. eu-west-1)."""
     clientRegion: ClientRegion
     """Where the clients on this queue are: drives data-residency rules (EU, UK, US, ...)."""
-    members: list[str] = Field(default_factory=list)
+    members: list[Email] = Field(default_factory=list)
     """Users (e-mail) who take calls on the queue; on regulated queues each must be covered by
     exactly one capture-verification collector."""
-    description: str = ""
-    """Free text shown on the platform."""
+    description: Annotated[Prose, Field(max_length=MAX_DESCRIPTION)] = ""
+    """Free text shown on the platform (at most 4,000 characters)."""
 
     def references(self) -> Iterable[Reference]:
         if self.recordingPolicy is not None:

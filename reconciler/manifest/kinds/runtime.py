@@ -6,13 +6,13 @@ Called by: the kind registry (imported by reconciler.manifest.kinds).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictInt, model_validator
 
-from reconciler.durations import DurationField, positive
+from reconciler.dates import InstantField
+from reconciler.durations import Duration, DurationField, between
 from reconciler.manifest.kinds.base import (
     FieldError,
     Model,
@@ -22,6 +22,7 @@ from reconciler.manifest.kinds.base import (
     Spec,
     register_kind,
 )
+from reconciler.manifest.kinds.text import Email, Identifier, Key, Line, Prose, identifier_check
 from reconciler.manifest.outbound import FileReference, HttpsUrl, SecretReference, WssUrl, check_link_local
 
 
@@ -43,23 +44,51 @@ class FeedCredentials(Model):
     """OAuth client secret, as a secret reference."""
 
 
+RESET_AFTER = (Duration(1, "s"), Duration(1, "h"))
+"""A breaker probes the feed again after 1s to 1h: sooner hammers a feed that is down,
+later leaves calls without market data long after it is back."""
+POLL_INTERVAL = (Duration(1, "s"), Duration(1, "h"))
+"""CDRs are polled every 1s to 1h: more often floods the TradeSense server's API, less often
+leaves a missed recording unnoticed for hours."""
+TOLERANCE = (Duration(0, "s"), Duration(10, "m"))
+"""startTolerance and durationTolerance: 0s to 10m; wider pairs calls that are not the same call."""
+GRACE = (Duration(0, "s"), Duration(24, "h"))
+"""lateRecordingGrace: 0s to 24h; a recording later than a day is a gap to report, not to wait for."""
+FEED_TIMEOUT_MS = (10, 60_000)
+"""A fetch may take 10 ms to 60 s (the compliance rule recon.feed-timeout wants 200 ms or less)."""
+
+
 class Breaker(Model):
-    failureThreshold: int = Field(ge=1, le=1000)
-    """Consecutive failures that open the breaker."""
-    resetAfter: Annotated[DurationField, AfterValidator(positive)]
-    """How long the breaker stays open before one probe is allowed."""
+    failureThreshold: StrictInt = Field(ge=1, le=1000)
+    """Consecutive failures that open the breaker (1 to 1000)."""
+    resetAfter: Annotated[DurationField, AfterValidator(between(*RESET_AFTER))]
+    """How long the breaker stays open before one probe is allowed (1s to 1h)."""
 
 
 RESERVED_SNAPSHOT_KEYS = ("timestamp_utc", "source_provider", "instruments")
 """Keys every attached market_snapshot has: no instrument may be stored under them."""
 
 
+FeedText = Annotated[
+    str,
+    Field(min_length=1, max_length=256),
+    AfterValidator(
+        identifier_check(
+            r"[!-~]( ?[!-~])*",
+            "a feed symbol or field",
+            "write it as the feed spells it, in ASCII (single spaces allowed, e.g. CL1 Comdty)",
+        )
+    ),
+]
+"""A symbol or field as the feed spells it: printable ASCII, single spaces inside."""
+
+
 class Instrument(Model):
-    symbol: str = Field(min_length=1, max_length=256)
+    symbol: FeedText
     """The instrument as the feed names it (slashes and periods are kept: EUR/USD, RDSa.L)."""
-    field: str = Field(min_length=1, max_length=256)
+    field: FeedText
     """The feed field to read (e.g. price_usd)."""
-    as_: str = Field(alias="as", min_length=1, max_length=256)
+    as_: Key = Field(alias="as")
     """The key the value is stored under in market_snapshot (e.g. commodity)."""
 
 
@@ -85,9 +114,9 @@ class MarketDataFeedSpec(Spec):
     """Mutual TLS settings."""
     credentials: FeedCredentials | None = None
     """Feed credentials, as secret references."""
-    timeoutMs: int = Field(default=200, ge=1, le=60_000)
-    """Hard timeout of one fetch in milliseconds; calls are never held up longer."""
-    coalesceWindowMs: int = Field(default=10, ge=1, le=1000)
+    timeoutMs: StrictInt = Field(default=200, ge=FEED_TIMEOUT_MS[0], le=FEED_TIMEOUT_MS[1])
+    """Hard timeout of one fetch in milliseconds (10 to 60000); calls are never held up longer."""
+    coalesceWindowMs: StrictInt = Field(default=10, ge=1, le=1000)
     """Calls that start within this many milliseconds of a fetch in flight for the same
     instruments share it: one feed request serves every call of a busy moment. The snapshot's
     timestamp_utc is the feed's, so how old the prices were stays visible."""
@@ -126,7 +155,7 @@ class MarketDataFeedSpec(Spec):
 class DataSource(Model):
     type: Literal["bt-trading-enterprise"]
     """The trading switch product."""
-    switch: str = Field(min_length=1)
+    switch: Line = Field(min_length=1)
     """The switch's name, as operations know it."""
 
 
@@ -151,11 +180,11 @@ class Endpoints(Model):
 
 
 class Trader(Model):
-    id: str = Field(min_length=1)
+    id: Identifier
     """The trader's id on the switch."""
-    user: str = Field(min_length=3)
+    user: Email
     """The trader's user (e-mail) on the recording platform."""
-    turret: str = Field(min_length=1)
+    turret: Identifier
     """The turret the trader sits at."""
 
 
@@ -166,41 +195,38 @@ class Collector(Model):
     """The TradeSense server (or HA pair) this collector polls."""
     token: SecretReference
     """The TradeSense API user token, as a secret reference."""
-    pollInterval: Annotated[DurationField, AfterValidator(positive)]
-    """How often CDRs are polled (e.g. 10s)."""
+    pollInterval: Annotated[DurationField, AfterValidator(between(*POLL_INTERVAL))]
+    """How often CDRs are polled (e.g. 10s; 1s to 1h)."""
     traders: list[Trader] = Field(min_length=1)
     """Traders configured on this TradeSense server (at most 200)."""
 
 
 class Matching(Model):
-    startTolerance: DurationField
-    """How far a recording's start may be from the CDR's and still match."""
-    durationTolerance: DurationField
-    """How much shorter a recording may be than the call before it counts as partial."""
-    lateRecordingGrace: DurationField
-    """How long to wait for a late recording before a call counts as not recorded."""
+    startTolerance: Annotated[DurationField, AfterValidator(between(*TOLERANCE))]
+    """How far a recording's start may be from the CDR's and still match (0s to 10m)."""
+    durationTolerance: Annotated[DurationField, AfterValidator(between(*TOLERANCE))]
+    """How much shorter a recording may be than the call before it counts as partial (0s to 10m)."""
+    lateRecordingGrace: Annotated[DurationField, AfterValidator(between(*GRACE))]
+    """How long to wait for a late recording before a call counts as not recorded (0s to 24h)."""
 
 
 class Exemption(Model):
     """Calls intentionally not recorded, declared before they happen (e.g. a turret's line
     wired to a non-trading extension, a weekend switch test)."""
 
-    trader: str | None = None
+    trader: Identifier | None = None
     """The trader id (`collectors[].traders[].id`) whose calls are exempt; absent: every trader."""
-    line: str | None = None
+    line: Identifier | None = None
     """The turret line the exemption is limited to; absent: every line."""
-    from_: dt.datetime = Field(alias="from")
+    from_: InstantField = Field(alias="from")
     """Start of the window (ISO-8601 with a zone, e.g. 2026-11-21T18:00:00Z), inclusive."""
-    to: dt.datetime
+    to: InstantField
     """End of the window, exclusive."""
-    reason: str = Field(min_length=10)
+    reason: Prose = Field(min_length=10)
     """Why these calls are intentionally not recorded, in words an auditor can read."""
 
     @model_validator(mode="after")
     def _window(self) -> Exemption:
-        for key, moment in (("from", self.from_), ("to", self.to)):
-            if moment.tzinfo is None:
-                raise FieldError((key,), "give the time zone (e.g. 2026-11-21T18:00:00Z): an exemption is an instant")
         if self.to <= self.from_:
             raise FieldError(("to",), "to must be after from")
         if self.trader is None and self.line is None:

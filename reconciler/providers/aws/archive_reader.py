@@ -4,7 +4,10 @@
 (`archive_layout.month_prefixes`, never the whole bucket; ListObjectsV2 shows only current
 versions, so a deleted object behind a delete marker is absent, as a reader would find it),
 keeps the keys of conversations that started (by their hour folder) on the period's days,
-then fetches every `_metadata.json` and streams every other object through SHA-256, all
+then fetches every `_metadata.json` (at most MAX_METADATA_BYTES, parsed by the bounded
+`reconciler.jsonsafe.loads`: a 100,000-deep or 10 GB document in the bucket is reported as
+not JSON, never a RecursionError or an exhausted memory) and streams every other object
+through SHA-256, all
 concurrently on the AwsClient's bounded thread pool (an object deleted in between is
 left out, as if never listed). It reports what it found; judging it is
 the engine's job (reconciler.engine.archive_integrity).
@@ -17,17 +20,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler import jsonsafe
 from reconciler.providers.archive_layout import ArchiveKey, month_prefixes, parse_key
 from reconciler.providers.aws.client import AwsClient
 
 call = AwsClient.call
 CHUNK = 1024 * 1024
 MAX_METADATA_BYTES = 1024 * 1024
-"""A `_metadata.json` larger than this is not read (it is reported like an unreadable one)."""
+"""The largest `_metadata.json` read: the export writes a few kilobytes per conversation; a
+larger one is not read (it is reported like an unreadable one)."""
 _GONE = object()
 
 
@@ -72,8 +76,8 @@ def _read_metadata(client: AwsClient, bucket: str, region: str, key: str) -> Any
     if raw is None:
         return None
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return jsonsafe.loads(raw, what=key, max_bytes=MAX_METADATA_BYTES)
+    except jsonsafe.JsonProblem:
         return None
 
 

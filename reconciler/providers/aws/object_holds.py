@@ -54,11 +54,13 @@ class Period:
 
     @classmethod
     def of(cls, scope: Mapping[str, Any] | None, today: dt.date) -> Period:
-        """A LegalHold scope's period (`from`, `to` as ISO dates; an open `to` is today)."""
+        """A LegalHold scope's period (`from`, `to` as ISO dates; an open `to`, or one after
+        today, is today: nothing is archived for days to come, and a hold "to 2199-12-31"
+        must not list two centuries of month folders)."""
         scope = scope or {}
         first = dt.date.fromisoformat(str(scope["from"])) if scope.get("from") else None
         last = dt.date.fromisoformat(str(scope["to"])) if scope.get("to") else today
-        return cls(first, last)
+        return cls(first, min(last, today))
 
 
 # -- sync calls, run in the client's pool ------------------------------------------------

@@ -42,6 +42,8 @@ REFRESH_MARGIN = 60.0
 """Seconds before expiry at which a cached token counts as stale."""
 
 TOKEN_PATH = "/oauth/token"
+MAX_LIFETIME_S = 366 * 86_400
+"""The longest token lifetime believed from a server (Genesys issues 86,400 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +177,11 @@ class TokenSource:
             raise ResponseError(endpoint=self.endpoint, field="access_token", problem="is missing")
         redact.register(token)
         lifetime = body.get("expires_in")
-        if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
+        if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or not 0 < lifetime <= MAX_LIFETIME_S:
+            # Bounded: 10**400 would overflow float(), inf would never be refreshed.
             raise ResponseError(
-                endpoint=self.endpoint, field="expires_in", problem="is missing or not a positive number"
+                endpoint=self.endpoint,
+                field="expires_in",
+                problem=f"is missing or not from 1 to {MAX_LIFETIME_S} seconds",
             )
         return token, float(lifetime)

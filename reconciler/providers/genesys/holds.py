@@ -82,13 +82,15 @@ def batches(ids: Iterable[str]) -> list[list[str]]:
 
 
 def interval(scope: Mapping[str, Any], today: dt.date) -> str:
-    """The ISO interval of a scope's period: from 00:00 on `from` to 00:00 after `to`."""
+    """The ISO interval of a scope's period: from 00:00 on `from` to 00:00 after `to`.
+
+    A `to` after today ends at today (no conversation has started later; a hold "to
+    2199-12-31" must not ask for two centuries), unless the whole period is still ahead.
+    The day after is taken only below date.max, so no `to` can overflow the arithmetic."""
     start = dt.date.fromisoformat(str(scope["from"])) if scope.get("from") else EPOCH
-    end = (
-        dt.date.fromisoformat(str(scope["to"])) + dt.timedelta(days=1)
-        if scope.get("to")
-        else today + dt.timedelta(days=1)
-    )
+    last = dt.date.fromisoformat(str(scope["to"])) if scope.get("to") else today
+    last = min(last, max(today, start))
+    end = last + dt.timedelta(days=1) if last < dt.date.max else last
     return f"{start.isoformat()}T00:00:00.000Z/{end.isoformat()}T00:00:00.000Z"
 
 

@@ -74,6 +74,10 @@ _DETAIL_LIMIT = 200
 MAX_BODY = 2 * 2**20
 """Largest feed answer read: a snapshot of a few hundred instruments is tens of KB."""
 
+MAX_TOKEN_LIFETIME_S = 366 * 86_400
+"""The longest token lifetime believed (a server's expires_in of 10**400 or inf would overflow
+or never refresh)."""
+
 
 class FeedAdapter(ABC):
     """One feed's wire dialect. Owns the feed's shared client; `aclose` closes it."""
@@ -278,10 +282,14 @@ class TokenSource:
         if not isinstance(token, str) or not token:
             raise FeedError("auth", "the token response has no access_token")
         redact.register(token)
-        if isinstance(lifetime, str) and lifetime.isdigit():
-            lifetime = int(lifetime)
-        if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
-            raise FeedError("auth", "the token response has no positive expires_in")
+        if isinstance(lifetime, str) and lifetime.isascii() and lifetime.isdigit() and len(lifetime) <= 9:
+            lifetime = int(lifetime)  # ASCII digits only: "²".isdigit() is true, int("²") fails
+        if (
+            not isinstance(lifetime, int | float)
+            or isinstance(lifetime, bool)
+            or not 0 < lifetime <= MAX_TOKEN_LIFETIME_S
+        ):
+            raise FeedError("auth", f"the token response has no expires_in from 1 to {MAX_TOKEN_LIFETIME_S} seconds")
         self._token = token
         self._expires_at = started + lifetime
         self._refresh_at = self._expires_at - min(self._margin, lifetime / 2)
