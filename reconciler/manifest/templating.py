@@ -346,6 +346,7 @@ def _slice(value: Any, slices: int, fill_with: Any = None) -> Iterator[list[Any]
 
 
 _ENVIRONMENT = _RenderSandbox()
+_LONG_NUMBER = re.compile(r"\d{4301}")
 _OTHER_FILES = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 
 
@@ -355,6 +356,10 @@ def compile_template(text: str) -> jinja2.Template:
         tree = _ENVIRONMENT.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise SourceProblem("template.syntax", f"template syntax: {exc.message}", exc.lineno) from None
+    except ValueError:  # jinja2's lexer converting a number beyond Python's 4,300 digits
+        long_number = _LONG_NUMBER.search(text)
+        line = text.count("\n", 0, long_number.start()) + 1 if long_number else 0
+        raise SourceProblem("template.number", "a number of more than 4,300 digits", line) from None
     for node in tree.find_all(_OTHER_FILES):
         raise SourceProblem(
             "template.include",
@@ -398,12 +403,14 @@ def render(text: str, variables: Mapping[str, Any], seconds: float = TEMPLATE_SE
             template = compile_template(text)
             pieces: list[str] = []
             size = 0
-            for piece in template.generate(dict(variables)):
+            stream = template.generate(dict(variables))
+            for piece in stream:
                 size += len(piece)
                 if size > MAX_RENDERED_CHARS:
                     raise SourceProblem(
                         "template.too-large",
                         f"the rendered output exceeds {MAX_RENDERED_CHARS // (1024 * 1024)} MiB",
+                        _current_line(template, stream),
                         hint="generate fewer resources per file",
                     )
                 pieces.append(piece)
@@ -425,11 +432,12 @@ def render(text: str, variables: Mapping[str, Any], seconds: float = TEMPLATE_SE
             hint="templates may use variables, loops, conditions and filters only",
         ) from None
     except jinja2.UndefinedError as exc:
+        message = exc.message or "undefined"
         raise SourceProblem(
             "template.undefined",
-            f"template variable: {exc.message}",
+            f"template variable: {message}",
             _template_line(exc),
-            hint="pass it with --var NAME=VALUE or --var-file FILE",
+            hint="pass it with --var NAME=VALUE or --var-file FILE" if message.endswith("is undefined") else "",
         ) from None
     except RecursionError as exc:
         raise SourceProblem(
@@ -443,6 +451,12 @@ def render(text: str, variables: Mapping[str, Any], seconds: float = TEMPLATE_SE
         raise SourceProblem("template.memory", "rendering needs more memory than a template may use", line) from None
     except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
         raise SourceProblem("template.error", f"template error: {_short(str(exc))}", _template_line(exc)) from None
+
+
+def _current_line(template: jinja2.Template, stream: Any) -> int:
+    """The template line a suspended render (`generate`, inside its `yield from`) is at."""
+    frame = getattr(getattr(stream, "gi_yieldfrom", None), "gi_frame", None)
+    return template.get_corresponding_lineno(frame.f_lineno) if frame is not None else 0
 
 
 def _short(text: str, limit: int = 200) -> str:
