@@ -102,7 +102,7 @@ class ValueProblem(SourceProblem):
 
 _LINE_BREAKS = {"\n": "U+000A", "\r": "U+000D", "\x85": "U+0085", "\u2028": "U+2028", "\u2029": "U+2029"}
 _ANYWHERE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029#,\[\]{}\"'\\`]|:(?=\s|$)")
-_AT_START = re.compile(r"\s|[-?:](?=\s|$)|---|\.\.\.|[&*!|>%@]")
+_AT_START = re.compile(r"\s|-(?=\s|$)|---|\.\.\.|[?:&*!|>%@]")
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _CHECKED: set[str] = set()
 """Short values already found safe (they repeat: a desk, a region, `true`)."""
@@ -136,6 +136,8 @@ def printed(value: Any) -> Any:
     found = _ANYWHERE.search(text)
     if found is not None:
         raise ValueProblem(_describe(text, found.start()), text)
+    if text == "<<":
+        raise ValueProblem("is '<<', which YAML reads as a merge key", text)
     start = _AT_START.match(text)
     if start is not None:
         shown = "a space" if text[0].isspace() else repr(start.group())
@@ -300,13 +302,26 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"tojson cannot print {_kind(value)}")
 
 
+_JSON_ESCAPED = re.compile(r"[^\x20-\x7e]|[<>&']")
+
+
+def _yaml_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in "<>&'" or not char.isprintable():
+        code = ord(char)
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return char
+
+
 def _to_json(value: Any, indent: int | None = None) -> str:
     """jinja2's tojson on one line (sorted keys, `<>&'` escaped as jinja2 does), marked as a
-    complete value; dates print as ISO text."""
+    complete value; dates print as ISO text. Written for YAML to read back: a character that
+    is not printable is escaped (`\\U` for those beyond the BMP: YAML refuses the surrogate
+    pairs JSON would write), printable ones are written as they are."""
     if indent is not None:
         raise TypeError("tojson prints one line in manifests; remove the indent")
-    text = json.dumps(value, ensure_ascii=True, sort_keys=True, allow_nan=False, default=_json_default)
-    return _Quoted(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027"))
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False, default=_json_default)
+    return _Quoted(_JSON_ESCAPED.sub(_yaml_escape, text))
 
 
 def _center(value: Any, width: int = 80) -> str:

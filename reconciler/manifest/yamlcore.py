@@ -1,7 +1,8 @@
 """The YAML 1.2 core schema on libyaml, with numbers bounded: what a scalar's text means.
 
 `CoreSchemaLoader` is libyaml's parser with the core schema's resolution of booleans,
-integers and floats (`NO`, `on`, `yes` stay strings; `012` is twelve; `1:30` is a string),
+integers and floats (`NO`, `on`, `yes` stay strings; `012` is twelve; `1:30` and `=` are
+strings),
 and constructors that refuse, with `OutOfRange`, integers outside 64 bits (the digits are
 counted before they are converted, so a 4,000-digit number costs nothing) and floats that
 are not finite (`.inf`, `.nan`, and `1e400`, which Python reads as infinity). A number
@@ -28,7 +29,9 @@ class CoreSchemaLoader(yaml.CSafeLoader):
 
 
 def _install_core_schema() -> None:
-    replaced = {f"{CORE}bool", f"{CORE}int", f"{CORE}float"}
+    # bool, int and float are replaced below; PyYAML's `=` (!!value) and `!`, `&`, `*`
+    # (!!yaml) resolvers are not YAML 1.2 and would make `=` a tag error: they are dropped.
+    replaced = {f"{CORE}bool", f"{CORE}int", f"{CORE}float", f"{CORE}value", f"{CORE}yaml"}
     resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
     for first, entries in yaml.resolver.Resolver.yaml_implicit_resolvers.items():
         kept = [(tag, rx) for tag, rx in entries if tag not in replaced]

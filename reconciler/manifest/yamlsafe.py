@@ -260,6 +260,8 @@ class _Builder:
             )
 
     def _scalar(self, node: ScalarNode) -> Any:
+        if node.tag == _MERGE_TAG:  # `<<` merges only as a key; as a value it is text
+            return str(node.value)
         if node.tag not in _SCALAR_TAGS:
             self._check_tag(node, f"{_CORE}str")
         constructor = self._loader.yaml_constructors[node.tag]

@@ -77,6 +77,8 @@ HOSTILE_VALUES = [
     ("sequence-entry", "- x"),
     ("lone-dash", "-"),
     ("complex-key", "? x"),
+    ("flow-key-without-space", "?x"),
+    ("merge-key", "<<"),
     ("document-start", "---"),
     ("document-end", "..."),
     ("leading-space-indents", "  regulated"),
