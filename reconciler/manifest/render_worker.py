@@ -19,7 +19,8 @@ bounded by construction:
 
 The child reads each template itself (reconciler.manifest.source.read_text), renders it,
 maps its rendered lines back to template lines (reconciler.manifest.linemap, also work
-bounded) and writes one length-prefixed JSON reply per template to a pipe, in order. The
+bounded) and writes one JSON reply per template to a pipe, in order, each after a header
+with the job's index and the reply's length. The
 parent reads the replies as the loader asks for them, so the child renders ahead while the
 parent parses other files. When the child dies or is killed the template it was rendering
 gets a diagnostic (timeout, memory, crash) and a new child renders the rest, so one hostile
@@ -58,7 +59,8 @@ GRACE_SECONDS = 2.0
 RENDER_MEMORY_BYTES = 512 * 1024 * 1024
 MAX_RENDERED_LINES = 1_000_000
 MAX_REPLY_BYTES = 8 * MAX_RENDERED_CHARS + 16 * MAX_RENDERED_LINES
-_HEADER = struct.Struct("!Q")
+_HEADER = struct.Struct("!IQ")
+"""Each reply: the index of its job in the child's list, and the payload's length."""
 _PIPE_BYTES = 1024 * 1024
 _EXIT_MEMORY = 3
 _EXIT_OTHER = 4
@@ -156,6 +158,7 @@ class _Child:
         self.pid = pid
         self.fd = fd
         self.failed = False
+        self._next = 0
         self._status: int | None = None
 
     @classmethod
@@ -179,7 +182,10 @@ class _Child:
         deadline = time.monotonic() + TEMPLATE_SECONDS + GRACE_SECONDS
         header = self._read(_HEADER.size, deadline)
         if header is not None:
-            (length,) = _HEADER.unpack(header)
+            index, length = _HEADER.unpack(header)
+            if index != self._next:
+                return self._fail("template.renderer", "the renderer replied out of order")
+            self._next += 1
             if length > MAX_REPLY_BYTES:
                 return self._fail("template.renderer", "the renderer sent a reply larger than allowed")
             payload = self._read(length, deadline)
@@ -316,9 +322,10 @@ def _child_main(fd: int, jobs: Sequence[TemplateJob], variables: Mapping[str, An
         gc.freeze()  # what the parent made is never collected here (nor copied by touching it)
         gc.enable()
         _limit_resources(len(jobs))
-        for job in jobs:
+        for index, job in enumerate(jobs):
             _allow_cpu(TEMPLATE_SECONDS + 1)
-            _write_all(fd, _reply(job, variables, line_maps))
+            payload = _reply(job, variables, line_maps)
+            _write_all(fd, _HEADER.pack(index, len(payload)) + payload)
         code = 0
     except MemoryError:
         code = _EXIT_MEMORY
@@ -376,26 +383,22 @@ def _reply(job: TemplateJob, variables: Mapping[str, Any], line_maps: bool) -> b
         if line_maps:
             line_map = build_line_map(template, rendered)
             reply.update(lines=line_map.template_line, prefix=line_map.literal_prefix)
-        return _frame(json.dumps(reply, ensure_ascii=False).encode("utf-8"))
+        return json.dumps(reply, ensure_ascii=False).encode("utf-8")
     except SourceProblem as problem:
-        return _problem_frame(problem.code, problem.message, problem.line, problem.column, problem.hint)
+        return _problem(problem.code, problem.message, problem.line, problem.column, problem.hint)
     except UnicodeEncodeError:
-        return _problem_frame(
+        return _problem(
             "template.encoding", "the rendered text holds characters that are not valid Unicode (lone surrogates)"
         )
     except MemoryError:
-        return _problem_frame("template.memory", "rendering needs more memory than a template may use")
+        return _problem("template.memory", "rendering needs more memory than a template may use")
     except Exception as error:
-        return _problem_frame("template.error", f"template error: {type(error).__name__}")
+        return _problem("template.error", f"template error: {type(error).__name__}")
 
 
-def _problem_frame(code: str, message: str, line: int = 0, column: int = 0, hint: str = "") -> bytes:
+def _problem(code: str, message: str, line: int = 0, column: int = 0, hint: str = "") -> bytes:
     problem = {"code": code, "message": message, "line": line, "column": column, "hint": hint}
-    return _frame(json.dumps({"problem": problem}, ensure_ascii=True).encode("ascii"))
-
-
-def _frame(payload: bytes) -> bytes:
-    return _HEADER.pack(len(payload)) + payload
+    return json.dumps({"problem": problem}, ensure_ascii=True).encode("ascii")
 
 
 def _write_all(fd: int, data: bytes) -> None:

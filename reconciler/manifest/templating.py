@@ -45,6 +45,7 @@ import re
 import signal
 import threading
 import unicodedata
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
@@ -500,10 +501,10 @@ def _refused(value: str) -> bool:
 def _variable_holding(variables: Mapping[str, Any], text: str) -> str | None:
     """The first variable (or path inside a --var-file value) whose own text would be
     refused and is, holds or is held by `text`; at most 10,000 values are looked at."""
-    pending: list[tuple[str, Any]] = list(variables.items())
+    pending: deque[tuple[str, Any]] = deque(variables.items())
     seen = 0
     while pending and seen < 10_000:
-        name, value = pending.pop(0)
+        name, value = pending.popleft()
         seen += 1
         if isinstance(value, str) and value and (value in text or text in value) and _refused(value):
             return name
