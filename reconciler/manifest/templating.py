@@ -458,7 +458,7 @@ def render(text: str, variables: Mapping[str, Any], seconds: float = TEMPLATE_SE
     except RecursionError as exc:
         raise SourceProblem(
             "template.recursion",
-            "the template recurses too deeply (a macro or loop that calls itself without end?)",
+            "the template nests or recurses too deeply (a macro or loop that calls itself without end?)",
             _template_line(exc),
         ) from None
     except MemoryError as exc:

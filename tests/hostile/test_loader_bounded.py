@@ -90,6 +90,30 @@ def test_hostile_template_is_a_diagnostic_with_its_line(tmp_path: Path, command:
     assert_refused(run(tmp_path, command), "q.yaml.j2:4", message)
 
 
+# Refused while jinja2 parses or after rendering: the file is named, the line may not be known.
+WHOLE_TEMPLATES = [
+    ("parentheses-nested-5000-deep", "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}", "nests or recurses too deeply"),
+    ("attribute-chain-50000-long", "{{ x" + ".a" * 50_000 + " }}", "nests or recurses too deeply"),
+    ("unary-minus-50000-times", "{{ " + "-" * 50_000 + "1 }}", "nests or recurses too deeply"),
+    (
+        "two-million-empty-lines",
+        "{% for i in range(10000) %}{% for j in range(200) %}\n{% endfor %}{% endfor %}",
+        "more than 1,000,000 lines",
+    ),
+    (
+        "twenty-thousand-documents",
+        "{% for i in range(2) %}{% for j in range(10000) %}\n--- x{% endfor %}{% endfor %}",
+        "more than 10,000 documents",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), [t[1:] for t in WHOLE_TEMPLATES], ids=[t[0] for t in WHOLE_TEMPLATES])
+def test_hostile_template_is_a_diagnostic_naming_the_file(tmp_path: Path, body: str, message: str) -> None:
+    (tmp_path / "q.yaml.j2").write_text(body)
+    assert_refused(run(tmp_path, "validate"), "q.yaml.j2", message)
+
+
 FILES = [
     ("symlink-to-dev-zero", lambda d: (d / "zero.yaml").symlink_to("/dev/zero"), "zero.yaml", "character device"),
     ("symlink-to-dev-urandom", lambda d: (d / "r.yaml").symlink_to("/dev/urandom"), "r.yaml", "character device"),
