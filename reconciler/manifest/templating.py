@@ -376,7 +376,9 @@ def compile_template(text: str) -> jinja2.Template:
         long_number = _LONG_NUMBER.search(text)
         line = text.count("\n", 0, long_number.start()) + 1 if long_number else 0
         raise SourceProblem("template.number", "a number of more than 4,300 digits", line) from None
-    for node in tree.find_all(_OTHER_FILES):
+    for node in _statements(tree):
+        if not isinstance(node, _OTHER_FILES):
+            continue
         raise SourceProblem(
             "template.include",
             f"{{% {type(node).__name__.lower().replace('fromimport', 'from')} %}}: a template cannot use other files",
@@ -387,6 +389,18 @@ def compile_template(text: str) -> jinja2.Template:
         return _ENVIRONMENT.from_string(tree)
     except jinja2.TemplateSyntaxError as exc:
         raise SourceProblem("template.syntax", f"template syntax: {exc.message}", exc.lineno) from None
+
+
+def _statements(node: nodes.Node) -> Iterator[nodes.Node]:
+    """Every statement under `node`. include, import and extend are statements, so only
+    statement lists are walked, not expressions (a template's big literal tables)."""
+    for field in node.fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, nodes.Stmt):
+                    yield item
+                    yield from _statements(item)
 
 
 @contextmanager

@@ -49,6 +49,7 @@ MAX_POSITION_CHARS_PER_LOAD = 64 * 1024 * 1024
 
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _MAP_TAG = f"{_CORE}map"
+_STR_TAG = f"{_CORE}str"
 _SEQ_TAG = f"{_CORE}seq"
 _MERGE_TAG = f"{_CORE}merge"
 
@@ -169,6 +170,7 @@ class _Builder:
         self._nodes = 0
         self._node_limit = min(MAX_NODES_PER_DOCUMENT, budget.values)
         self._chars = 0
+        self._char_limit = budget.chars
         self._active: set[int] = set()
         self._visited: set[int] = set()
         self._first_visits: list[int] = []
@@ -202,25 +204,15 @@ class _Builder:
     def build(self, node: Node, key: str, depth: int) -> Any:
         self._nodes += 1
         self._chars += len(key)
-        if self._nodes > self._node_limit:
-            raise self._too_large(node)
-        if self._chars > self._budget.chars:
-            line, column = _position(node)
-            raise YamlProblem(
-                "yaml.budget",
-                f"the keys are too long for their nesting: the paths of the values exceed "
-                f"{MAX_POSITION_CHARS_PER_LOAD:,} characters in all",
-                line,
-                column,
-                "use short keys; a long text belongs in a value",
-            )
+        if self._nodes > self._node_limit or self._chars > self._char_limit:
+            self._over_budget(node)
         if depth > MAX_DEPTH:
             line, column = _position(node)
             raise YamlProblem("yaml.too-deep", f"nesting deeper than {MAX_DEPTH} levels", line, column)
         packed = _packed(node)
         self._doc.values[key] = packed
-        if isinstance(node, ScalarNode):
-            return self._scalar(node)
+        if node.__class__ is ScalarNode:
+            return self._scalar(node)  # type: ignore[arg-type]
         first_visit = id(node) not in self._visited
         if first_visit:
             self._visited.add(id(node))
@@ -230,6 +222,20 @@ class _Builder:
         finally:
             if first_visit:
                 self._first_visits.pop()
+
+    def _over_budget(self, node: Node) -> None:
+        if self._nodes > self._node_limit:
+            raise self._too_large(node)
+        if self._chars > self._char_limit:
+            line, column = _position(node)
+            raise YamlProblem(
+                "yaml.budget",
+                f"the keys are too long for their nesting: the paths of the values exceed "
+                f"{MAX_POSITION_CHARS_PER_LOAD:,} characters in all",
+                line,
+                column,
+                "use short keys; a long text belongs in a value",
+            )
 
     def _collection(self, node: Node, key: str, depth: int) -> Any:
         marker = id(node)
@@ -260,9 +266,11 @@ class _Builder:
             )
 
     def _scalar(self, node: ScalarNode) -> Any:
-        if node.tag == _MERGE_TAG:  # `<<` merges only as a key; as a value it is text
-            return str(node.value)
+        if node.tag == _STR_TAG:  # most values: what SafeConstructor's str constructor returns
+            return node.value
         if node.tag not in _SCALAR_TAGS:
+            if node.tag == _MERGE_TAG:  # `<<` merges only as a key; as a value it is text
+                return str(node.value)
             self._check_tag(node, f"{_CORE}str")
         constructor = self._loader.yaml_constructors[node.tag]
         try:
