@@ -212,7 +212,7 @@ class _Builder:
         packed = _packed(node)
         self._doc.values[key] = packed
         if node.__class__ is ScalarNode:
-            return self._scalar(node)  # type: ignore[arg-type]
+            return self._scalar(node)
         first_visit = id(node) not in self._visited
         if first_visit:
             self._visited.add(id(node))
