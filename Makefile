@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-worm lint typecheck layers schemas-check unit bench clean
+.PHONY: demo test test-worm lint typecheck layers schemas-check unit bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -135,5 +135,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py --platform memory
 	$(BIN)/python bench/bench_runtime.py --platform sandbox --soak 60
 
+# Coverage-guided fuzzing of the YAML and template loader (tests/fuzz/fuzz_loader.py) for
+# FUZZ_SECONDS; not part of `make test`. Findings are written as crash-*/timeout-* files.
+FUZZ_SECONDS ?= 60
+FUZZ_CORPUS  ?= .fuzz-corpus
+fuzz: $(STAMP)
+	@$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,fuzz]'
+	$(BIN)/python tests/fuzz/test_fuzz_smoke.py $(FUZZ_CORPUS)
+	$(BIN)/python tests/fuzz/fuzz_loader.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=3072 $(FUZZ_CORPUS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out .fuzz-corpus

@@ -17,15 +17,9 @@ from reconciler.cli.common import DAY, cli, fail, variables, with_vars, write_ou
 from reconciler.errors import EXIT_ERROR, EXIT_OK, InputError, ReconError
 from reconciler.manifest.kinds import KINDS
 from reconciler.manifest.loader import load_estate
+from reconciler.manifest.render_worker import RenderBatch, TemplateJob
 from reconciler.manifest.schema import schema_files
-from reconciler.manifest.source import (
-    SourceProblem,
-    discover,
-    display_path,
-    is_template,
-    read_text,
-    render_template,
-)
+from reconciler.manifest.source import discover, display_path, is_template
 from reconciler.policy import RULES, evaluate
 from reconciler.render.report import ValidationReport, render_json, render_text
 from reconciler.render.sarif import render_sarif
@@ -177,19 +171,19 @@ def render(paths: tuple[str, ...], var_assignments: tuple[str, ...], var_files: 
     except ReconError as error:
         fail(error)
         return
-    found = discover(list(paths) or ["."])
+    templates = [p for p in discover(list(paths) or ["."]).manifests if is_template(p)]
     failed = False
-    for path in (p for p in found.manifests if is_template(p)):
-        shown = display_path(path)
-        try:
-            text = render_template(read_text(path), values)
-        except SourceProblem as problem:
-            click.echo(f"{shown}:{problem.line}: error: {problem.message}", err=True)
-            failed = True
-            continue
-        click.echo(f"# --- {shown} (rendered)")
-        for number, line in enumerate(text.splitlines(), start=1):
-            click.echo(f"{number:>5}  {line}")
+    # Rendered in a child process with CPU, memory and time limits, like every load.
+    with RenderBatch([TemplateJob(path=p) for p in templates], values, line_maps=False) as batch:
+        for path, result in zip(templates, batch, strict=True):
+            shown = display_path(path)
+            if result.problem is not None:
+                click.echo(result.problem.diagnostic(shown).render(), err=True)
+                failed = True
+                continue
+            click.echo(f"# --- {shown} (rendered)")
+            for number, line in enumerate(result.text.splitlines(), start=1):
+                click.echo(f"{number:>5}  {line}")
     sys.exit(EXIT_ERROR if failed else EXIT_OK)
 
 

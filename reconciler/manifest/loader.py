@@ -4,12 +4,18 @@
 Diagnostic found in the run (syntax, schema, secrets, duplicates, references, cycles), each
 naming file, line, column and field. Nothing is written anywhere.
 
+Bounded whatever the files hold: every template of the run is rendered in one renderer
+child with CPU, memory and time limits (reconciler.manifest.render_worker), started before
+the first file is parsed so it renders while the plain files are parsed; files are read by
+reconciler.safefile (regular files, 10 MiB); at most MAX_MANIFEST_FILES files; the YAML
+reader shares one yamlsafe.Budget across the files of the run.
+
 Called by: the CLI (`recon validate`, later `plan`/`apply`), benchmarks and tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,20 +28,23 @@ from reconciler.gcpause import paused_gc
 from reconciler.manifest.explain import diagnostics_from, field_path
 from reconciler.manifest.kinds import API_VERSION, KINDS
 from reconciler.manifest.kinds.base import suggest
-from reconciler.manifest.linemap import LineMap, build_line_map
+from reconciler.manifest.linemap import LineMap
 from reconciler.manifest.model import Estate, Origin, Resource, document_model
 from reconciler.manifest.project import Project, load_project
 from reconciler.manifest.references import resolve
+from reconciler.manifest.render_worker import RenderBatch, Rendered, TemplateJob
 from reconciler.manifest.secrets_scan import find_secrets, may_contain_secrets
 from reconciler.manifest.source import (
+    Discovered,
     SourceProblem,
     discover,
     display_path,
     is_template,
     read_text,
-    render_template,
 )
-from reconciler.manifest.yamlsafe import ParsedDocument, YamlProblem, parse_documents
+from reconciler.manifest.yamlsafe import Budget, ParsedDocument, YamlProblem, parse_documents
+
+MAX_MANIFEST_FILES = 20_000
 
 
 @dataclass(slots=True)
@@ -60,6 +69,24 @@ def _load_estate(paths: Sequence[str | Path], variables: Mapping[str, Any] | Non
     variables = dict(variables or {})
     problems = DiagnosticList()
     found = discover(paths)
+    if len(found.manifests) > MAX_MANIFEST_FILES:
+        problems.add(
+            Diagnostic(
+                "file.too-many",
+                f"{len(found.manifests):,} manifest files; a run reads at most {MAX_MANIFEST_FILES:,}",
+                Location(", ".join(str(p) for p in paths) or "."),
+                hint="validate and plan the estate in parts (one folder at a time)",
+            )
+        )
+        raise InputError(problems.sorted())
+    templates = [TemplateJob(path=path) for path in found.manifests if is_template(path)]
+    with RenderBatch(templates, variables, line_maps=True) as batch:
+        return _load_files(paths, found, iter(batch), problems)
+
+
+def _load_files(
+    paths: Sequence[str | Path], found: Discovered, rendered: Iterator[Rendered], problems: DiagnosticList
+) -> LoadResult:
     for missing in found.missing:
         problems.add(
             Diagnostic(
@@ -78,10 +105,11 @@ def _load_estate(paths: Sequence[str | Path], variables: Mapping[str, Any] | Non
     declared_invalid: set[str] = set()
     unreadable: list[str] = []
     files: list[str] = []
+    budget = Budget()
     for path in found.manifests:
         shown = display_path(path)
         files.append(shown)
-        read = _read_documents(path, shown, variables, problems)
+        read = _read_documents(path, shown, next(rendered) if is_template(path) else None, budget, problems)
         if read is None:
             unreadable.append(shown)
             continue
@@ -130,7 +158,7 @@ def _declared_address(data: Any) -> str:
 
 
 def _read_documents(
-    path: Path, shown: str, variables: Mapping[str, Any], problems: DiagnosticList
+    path: Path, shown: str, rendered: Rendered | None, budget: Budget, problems: DiagnosticList
 ) -> tuple[list[ParsedDocument], bool] | None:
     """The file's documents and whether its text may hold a secret (one regex pass over the
     text, so the per-value scan runs only where it can find something), or None (with a
@@ -141,16 +169,17 @@ def _read_documents(
     """
     line_map: LineMap | None = None
     try:
-        text = read_text(path)
-        if is_template(path):
-            rendered = render_template(text, variables)
-            line_map = build_line_map(text, rendered)
-            text = rendered
+        if rendered is None:
+            text = read_text(path)
+        elif rendered.problem is not None:
+            raise rendered.problem
+        else:
+            text, line_map = rendered.text, rendered.line_map
     except SourceProblem as exc:
         problems.add(exc.diagnostic(shown))
         return None
     try:
-        documents = parse_documents(text)
+        documents = parse_documents(text, budget)
     except YamlProblem as exc:
         line, column, hint, message = exc.line, exc.column, exc.hint, exc.message
         if line_map is not None:

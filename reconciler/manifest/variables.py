@@ -1,13 +1,22 @@
 """Template variables from `--var KEY=VALUE` and `--var-file FILE` (YAML or JSON map).
 
-Files are read with the same hardened YAML reader as manifests. `--var` wins over files,
-later files win over earlier ones. Values from `--var` are strings.
+Files are read with the same hardened reader as manifests (regular files only, at most
+10 MiB, read without blocking: `--var-file /dev/zero` or a named pipe is an error, not a
+hang) and the same YAML reader. `--var` wins over files, later files win over earlier ones.
+Values from `--var` are strings.
+
+Names are letters, digits and `_`, not starting with a digit, matched in full (`x\\n` is not
+`x`). Values are data: whatever they hold, printing one in a template cannot add a line, a
+key or a document (reconciler.manifest.templating checks every printed value); a value that
+needs to hold such characters is printed with `| tojson`. A `--var` value that is not valid
+UTF-8 (the shell passed raw bytes) is refused here.
 
 Called by: the CLI before loading manifests.
 """
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +27,16 @@ from reconciler.errors import InputError, UsageError
 from reconciler.manifest.source import SourceProblem, display_path, read_text
 from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME_RULE = "a letter or _ then letters, digits or _"
+
+
+def _is_name(key: str) -> bool:
+    return _NAME.fullmatch(key) is not None and not keyword.iskeyword(key)
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in text)
 
 
 def parse_assignments(assignments: Sequence[str]) -> dict[str, str]:
@@ -26,10 +44,16 @@ def parse_assignments(assignments: Sequence[str]) -> dict[str, str]:
     result: dict[str, str] = {}
     for item in assignments:
         key, sep, value = item.partition("=")
-        if not sep or not _NAME.match(key):
+        if not sep or not _is_name(key):
+            shown = key[:40].encode("ascii", "backslashreplace").decode("ascii")
             raise UsageError(
-                f"--var '{item.split('=', 1)[0]}...' is not KEY=VALUE",
-                next_step="write --var NAME=VALUE, with NAME a letter or _ then letters, digits or _",
+                f"--var '{shown}...' is not KEY=VALUE",
+                next_step=f"write --var NAME=VALUE, with NAME {_NAME_RULE}",
+            )
+        if _has_surrogates(value):
+            raise UsageError(
+                f"--var {key}: the value is not valid UTF-8",
+                next_step="pass the value as UTF-8 text",
             )
         result[key] = value
     return result
@@ -44,9 +68,6 @@ def load_var_files(paths: Sequence[str | Path]) -> dict[str, Any]:
         shown = display_path(path)
         try:
             documents = parse_documents(read_text(path))
-        except FileNotFoundError:
-            problems.append(Diagnostic("file.missing", "no such variables file", Location(shown)))
-            continue
         except (SourceProblem, YamlProblem) as exc:
             problems.append(exc.diagnostic(shown))
             continue
@@ -60,6 +81,17 @@ def load_var_files(paths: Sequence[str | Path]) -> dict[str, Any]:
                     )
                 )
                 continue
+            for key in document.data:
+                if not _is_name(key):
+                    line, column = document.position((key,), prefer_key=True)
+                    problems.append(
+                        Diagnostic(
+                            "vars.name",
+                            "this key is not a variable name a template can use",
+                            Location(shown, line, column),
+                            hint=f"name variables with {_NAME_RULE}",
+                        )
+                    )
             result.update(document.data)
     if problems:
         raise InputError(problems)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import InputError
-from reconciler.manifest import source
+from reconciler.manifest import render_worker
 from reconciler.manifest.loader import load_estate
+from reconciler.manifest.source import SourceProblem
 from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
 
 TOKEN = "ghp_" + "Zq8vK2mWp4Rt7Yx1Ln5BaC3dE6fG9hJ0kL2m"
@@ -53,14 +54,14 @@ def test_syntax_hints(text: str, hint: str) -> None:
     ids=["range-bomb", "output-bomb-stops-at-10-MiB", "class-walk-escape", "globals-escape"],
 )
 def test_hostile_templates_fail_fast(template: str, code: str) -> None:
-    with pytest.raises(source.SourceProblem) as caught:
-        source.render_template(template, {})
+    with pytest.raises(SourceProblem) as caught:
+        render_worker.render_template(template, {})
     assert caught.value.code == code
 
 
 def test_template_that_loops_without_output_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(source, "TEMPLATE_SECONDS", 0.2)
+    monkeypatch.setattr(render_worker, "TEMPLATE_SECONDS", 0.2)
     spin = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
-    with pytest.raises(source.SourceProblem) as caught:
-        source.render_template(spin, {})
+    with pytest.raises(SourceProblem) as caught:
+        render_worker.render_template(spin, {})
     assert caught.value.code == "template.timeout"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.manifest.linemap import build_line_map
-from reconciler.manifest.source import render_template
+from reconciler.manifest.render_worker import render_template
 
 LOOP_THEN_TAIL = """\
 {#- a comment line #}
@@ -61,6 +61,7 @@ def test_columns_kept_only_within_literal_text() -> None:
 
 
 def test_multiline_expression_output_stays_on_its_line() -> None:
-    template = "header: 1\n{{ block }}\nfooter: 2\n"
-    rendered = render_template(template, {"block": "a: 1\nb: 2\nc: 3"})
+    """One expression's output over several lines (a macro's: a variable's value may not)."""
+    template = "header: 1\n{{ block() }}\nfooter: 2\n"
+    rendered = "header: 1\na: 1\nb: 2\nc: 3\nfooter: 2\n"
     assert build_line_map(template, rendered).template_line == [1, 2, 2, 2, 3]
