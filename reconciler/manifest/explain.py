@@ -16,6 +16,7 @@ import datetime as dt
 import types
 import typing
 import unicodedata
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,7 +25,8 @@ from pydantic_core import ErrorDetails
 from reconciler.diagnostics import Diagnostic, Location
 from reconciler.manifest.kinds.base import FieldError, suggest
 from reconciler.manifest.secrets_scan import REDACTED, redact, unsafe_to_echo
-from reconciler.manifest.yamlsafe import ParsedDocument, Path
+from reconciler.manifest.source import SourceProblem
+from reconciler.manifest.yamlsafe import ParsedDocument, Path, YamlProblem
 from reconciler.redact import scrub
 
 _TYPE_WORDS = {
@@ -45,6 +47,14 @@ _TYPE_WORDS = {
     "date_from_datetime_parsing": "a date like 2026-07-01",
     "date_from_datetime_inexact": "a date like 2026-07-01 (no time of day)",
 }
+
+
+def located(problem: SourceProblem | YamlProblem, file: str) -> Diagnostic:
+    """The Diagnostic of a problem found while reading `file`, with the field when the YAML
+    reader knows where the value sits (a number out of range)."""
+    found = problem.diagnostic(file)
+    path = problem.path if isinstance(problem, YamlProblem) else ()
+    return replace(found, field=field_path(path)) if path else found
 
 
 def field_path(loc: Path) -> str:

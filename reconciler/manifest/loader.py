@@ -188,7 +188,7 @@ def _read_documents(
             if exc.related_line:
                 mapped = line_map.map(exc.related_line, 0)[0]
                 message = message.replace(f"line {exc.related_line})", f"line {mapped})")
-        problems.add(Diagnostic(exc.code, message, Location(shown, line, column), hint=hint))
+        problems.add(Diagnostic(exc.code, message, Location(shown, line, column), field_path(exc.path), hint))
         return None
     if line_map is not None:
         for document in documents:

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field, StrictInt, ValidationError, model_va
 
 from reconciler import secretrefs
 from reconciler.diagnostics import Diagnostic, DiagnosticList, Location
-from reconciler.manifest.explain import diagnostics_from, field_path
+from reconciler.manifest.explain import diagnostics_from, field_path, located
 from reconciler.manifest.kinds.archive import BucketName
 from reconciler.manifest.kinds.base import AwsRegion, FieldError, GenesysRegion, Model, suggest
 from reconciler.manifest.kinds.text import Line, Name
@@ -135,7 +135,7 @@ def load_project(path: Path, shown: str, problems: DiagnosticList) -> Project | 
     try:
         documents = parse_documents(read_text(path))
     except (SourceProblem, YamlProblem) as exc:
-        problems.add(exc.diagnostic(shown))
+        problems.add(located(exc, shown))
         return None
     if not documents:
         return Project()

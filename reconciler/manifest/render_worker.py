@@ -34,6 +34,7 @@ Called by: reconciler.manifest.loader (every template of one load in one batch) 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import fcntl
 import gc
 import json
@@ -319,6 +320,7 @@ def _child_main(fd: int, jobs: Sequence[TemplateJob], variables: Mapping[str, An
     code = _EXIT_OTHER
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the child
+        faulthandler.disable()  # a crash here is the parent's to report, as one diagnostic
         gc.freeze()  # what the parent made is never collected here (nor copied by touching it)
         gc.enable()
         _limit_resources(len(jobs))

@@ -24,6 +24,7 @@ from typing import Any
 
 from reconciler.diagnostics import Diagnostic, Location
 from reconciler.errors import InputError, UsageError
+from reconciler.manifest.explain import located
 from reconciler.manifest.source import SourceProblem, display_path, read_text
 from reconciler.manifest.yamlsafe import YamlProblem, parse_documents
 
@@ -69,7 +70,7 @@ def load_var_files(paths: Sequence[str | Path]) -> dict[str, Any]:
         try:
             documents = parse_documents(read_text(path))
         except (SourceProblem, YamlProblem) as exc:
-            problems.append(exc.diagnostic(shown))
+            problems.append(located(exc, shown))
             continue
         for document in documents:
             if not isinstance(document.data, dict):

@@ -58,11 +58,21 @@ class YamlProblem(LocatedProblem):
     """A problem in the YAML text itself, with the 1-based line and column where it is."""
 
     def __init__(
-        self, code: str, message: str, line: int, column: int, hint: str = "", *, related_line: int = 0
+        self,
+        code: str,
+        message: str,
+        line: int,
+        column: int,
+        hint: str = "",
+        *,
+        related_line: int = 0,
+        path: Path = (),
     ) -> None:
         super().__init__(code, message, line, column, hint)
         self.related_line = related_line
         """A second line the message names (the first of two duplicate keys), 0 if none."""
+        self.path = path
+        """Where in the document the problem value is, when known (a number out of range)."""
 
 
 @dataclass(slots=True)
@@ -91,6 +101,11 @@ def path_key(path: Path) -> str:
     each (path, line, column) made collection a third of the load time.
     """
     return "".join(_SEP + (f"#{part}" if isinstance(part, int) else part) for part in path)
+
+
+def key_path(key: str) -> Path:
+    """The path a `path_key` stands for: '\x1fspec\x1fitems\x1f#0' -> ('spec', 'items', 0)."""
+    return tuple(int(part[1:]) if part[:1] == "#" and part[1:].isdecimal() else part for part in key.split(_SEP)[1:])
 
 
 def _pack(line: int, column: int, collection: bool) -> int:
@@ -212,7 +227,7 @@ class _Builder:
         packed = _packed(node)
         self._doc.values[key] = packed
         if node.__class__ is ScalarNode:
-            return self._scalar(node)
+            return self._scalar(node, key)
         first_visit = id(node) not in self._visited
         if first_visit:
             self._visited.add(id(node))
@@ -265,7 +280,7 @@ class _Builder:
                 "remove the tag; manifests hold plain maps, lists, strings, numbers, booleans and dates",
             )
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode, key: str) -> Any:
         if node.tag == _STR_TAG:  # most values: what SafeConstructor's str constructor returns
             return node.value
         if node.tag not in _SCALAR_TAGS:
@@ -278,7 +293,12 @@ class _Builder:
         except _OutOfRange as exc:
             line, column = _position(node)
             raise YamlProblem(
-                "yaml.number-range", f"cannot read the number: {exc}", line, column, "quote it if it is a text"
+                "yaml.number-range",
+                f"cannot read the number: {exc}",
+                line,
+                column,
+                "quote it if it is a text",
+                path=key_path(key),
             ) from None
         except (yaml.YAMLError, ValueError) as exc:
             line, column = _position(node)
