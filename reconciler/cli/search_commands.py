@@ -15,9 +15,7 @@ Called by: reconciler.cli (registered on the group at import).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import sys
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 
 import click
 
+from reconciler import csvsafe
 from reconciler.cli.common import cli, fail
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.runtime.evidence import DEFAULT_DB
@@ -76,25 +75,25 @@ def render_table(result: SearchResult, keys: list[str], terms: list[Term]) -> st
 
 
 def render_csv(result: SearchResult, keys: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "call_started",
-            "conversation_id",
-            "recording_id",
-            "status",
-            "timestamp_utc",
-            "source_provider",
-            *(column for key in keys for column in (f"{key}", f"{key}.instrument")),
-            "audio_sha256",
-            "integrity",
-        ]
-    )
+    """One row per hit, through the one spreadsheet-safe writer (reconciler.csvsafe): a
+    value from a feed or the platform that starts like a formula is guarded, numbers stay
+    numbers."""
+    header = [
+        "call_started",
+        "conversation_id",
+        "recording_id",
+        "status",
+        "timestamp_utc",
+        "source_provider",
+        *(column for key in keys for column in (f"{key}", f"{key}.instrument")),
+        "audio_sha256",
+        "integrity",
+    ]
+    rows = []
     for hit in result.hits:
         snapshot = hit.to_json()["marketSnapshot"] or {}
         instruments = snapshot.get(INSTRUMENTS) or {}
-        writer.writerow(
+        rows.append(
             [
                 hit.call_started,
                 hit.conversation_id,
@@ -107,7 +106,7 @@ def render_csv(result: SearchResult, keys: list[str]) -> str:
                 hit.integrity,
             ]
         )
-    return out.getvalue()
+    return csvsafe.render(header, rows)
 
 
 @cli.command("search")
