@@ -1,14 +1,17 @@
 """`recon search`: the auditor's question over the market data attached to calls.
 
     recon search TERM... [--from DAY] [--to DAY] [--db PATH] [--project-dir DIR]
-                 [--format table|json|csv] [-o FILE]
+                 [--format table|json|csv] [-o FILE] [--heads | --heads-dir DIR]
 
 e.g. `recon search 'market_snapshot.commodity=Natural_Gas_Hub' --from 2026-07-01 --to
 2026-09-30`: the calls that started in the period (UTC days, inclusive) whose attached
-snapshot satisfies every term (grammar in reconciler.runtime.search). Every document read is
-checked against its hash-chained evidence record; one that no longer matches is listed as
-`tampered` whatever the terms, and the exit code is 2. Exit 0 otherwise (also when nothing
-matched), 1 on an error. Read-only.
+snapshot satisfies every term (grammar in reconciler.runtime.search). The whole log is
+verified first, by the same function as `recon evidence verify` (with the same --heads /
+--heads-dir), and every document of the period is checked against the record that binds it:
+one that no longer matches is listed as `tampered`, one that is gone as `missing`, whatever
+the terms. The summary says how many documents of the period the chain binds and how many
+were read, and names the chain's first break. Exit 2 when anything is not intact, 0
+otherwise (also when nothing matched), 1 on an error. Read-only.
 
 Called by: reconciler.cli (registered on the group at import).
 """
@@ -24,7 +27,8 @@ from typing import Any
 import click
 
 from reconciler import csvsafe
-from reconciler.cli.common import cli, fail
+from reconciler.cli.common import cli, fail, with_vars
+from reconciler.cli.evidence_commands import heads_for, heads_options
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.runtime.evidence import DEFAULT_DB
 from reconciler.runtime.search import INSTRUMENTS, Hit, SearchResult, Term, parse_terms, search
@@ -49,6 +53,33 @@ def _value(snapshot: Any, key: str) -> str:
     return f"{snapshot[key]} ({instrument})" if instrument else str(snapshot[key])
 
 
+def summary(result: SearchResult, terms: list[Term]) -> list[str]:
+    """What was read and whether the log is intact (the table's last lines)."""
+    query = " AND ".join(term.text for term in terms)
+    matched = len(result.hits) - result.tampered - result.missing
+    line = (
+        f"{matched} call(s) match {query} ({result.scanned} of the {result.bound} stamped call(s) the chain binds "
+        "in the period read)"
+    )
+    problems = [
+        f"{n} document(s) {what}" for n, what in ((result.tampered, "TAMPERED"), (result.missing, "MISSING")) if n
+    ]
+    if problems:
+        line += "; " + ", ".join(problems)
+    lines = [line]
+    chain = result.chain
+    if chain is not None and chain.broken is not None:
+        lines.append(
+            f"evidence log TAMPERED at seq {chain.broken.seq}: {chain.broken.kind}: {chain.broken.detail} "
+            f"({chain.records} records): run `recon evidence verify`"
+        )
+    elif chain is not None:
+        lines.append(f"evidence log intact: {chain.records} records, {chain.documents} documents bound")
+    elif problems:
+        lines.append("run `recon evidence verify`")
+    return lines
+
+
 def render_table(result: SearchResult, keys: list[str], terms: list[Term]) -> str:
     header = ("CALL STARTED", "CONVERSATION", "STATUS", "SNAPSHOT AT", "PROVIDER", *keys, "INTEGRITY")
     rows = []
@@ -67,11 +98,7 @@ def render_table(result: SearchResult, keys: list[str], terms: list[Term]) -> st
         )
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    query = " AND ".join(term.text for term in terms)
-    summary = f"{len(result.hits) - result.tampered} call(s) match {query} ({result.scanned} stamped call(s) read)"
-    if result.tampered:
-        summary += f"; {result.tampered} document(s) TAMPERED: run `recon evidence verify`"
-    return "\n".join([*lines, summary]) + "\n"
+    return "\n".join([*lines, *summary(result, terms)]) + "\n"
 
 
 def render_csv(result: SearchResult, keys: list[str]) -> str:
@@ -117,6 +144,8 @@ def render_csv(result: SearchResult, keys: list[str]) -> str:
 @click.option("--project-dir", type=click.Path(file_okay=False), default=".", show_default=True)
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the result to FILE.")
+@heads_options
+@with_vars
 def search_command(
     terms: tuple[str, ...],
     first: dt.datetime | None,
@@ -125,6 +154,12 @@ def search_command(
     project_dir: str,
     output_format: str,
     output: str | None,
+    use_heads: bool,
+    bucket_name: str | None,
+    heads_prefix: str,
+    heads_dir: str | None,
+    var_assignments: tuple[str, ...],
+    var_files: tuple[str, ...],
 ) -> None:
     """Find stamped calls by their market snapshot, e.g. 'market_snapshot.commodity=Natural_Gas_Hub'."""
     path = Path(db) if db else Path(project_dir) / DEFAULT_DB
@@ -132,7 +167,18 @@ def search_command(
         parsed = parse_terms(terms)
         if first and last and first > last:
             raise UsageError(f"--from {first:%Y-%m-%d} is after --to {last:%Y-%m-%d}", next_step="swap them")
-        result = search(path, parsed, first.date() if first else None, last.date() if last else None)
+        if not path.is_file():
+            raise UsageError(f"no evidence store at {path}", next_step="pass --db PATH (default .recon/runtime.db)")
+        heads = heads_for(
+            path, use_heads, heads_dir, project_dir, bucket_name, heads_prefix, var_assignments, var_files
+        )
+        result = search(
+            path,
+            parsed,
+            first.date() if first else None,
+            last.date() if last else None,
+            heads.heads if heads is not None else None,
+        )
     except ReconError as error:
         fail(error)
         return
@@ -143,8 +189,12 @@ def search_command(
                 "query": [t.text for t in parsed],
                 "from": first.date().isoformat() if first else None,
                 "to": last.date().isoformat() if last else None,
+                "bound": result.bound,
                 "scanned": result.scanned,
                 "tampered": result.tampered,
+                "missing": result.missing,
+                "intact": result.intact,
+                "chain": result.chain.to_json() if result.chain else None,
                 "calls": [hit.to_json() for hit in result.hits],
             },
             indent=2,
@@ -160,4 +210,7 @@ def search_command(
         click.echo(f"{len(result.hits)} call(s) written to {output}", err=True)
     else:
         click.echo(text, nl=False)
-    sys.exit(EXIT_CHANGES if result.tampered else EXIT_OK)
+    if output_format == "csv":  # the CSV holds rows only: what was read, and the chain, go to stderr
+        for line in summary(result, parsed):
+            click.echo(line, err=True)
+    sys.exit(EXIT_OK if result.intact else EXIT_CHANGES)
