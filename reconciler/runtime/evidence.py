@@ -61,7 +61,7 @@ from reconciler.runtime.evidence_heads import (
     read_heads,
     read_heads_dir,
 )
-from reconciler.runtime.evidence_migrate import prepare
+from reconciler.runtime.evidence_migrate import precheck, prepare
 from reconciler.runtime.evidence_store import RECORD_COLUMNS, build_record, columns, insert_record, to_record
 from reconciler.runtime.evidence_verify import log_identity, read_only, unreadable, verify
 from reconciler.runtime.evidence_walk import StoredDocument, walk
@@ -102,6 +102,7 @@ class EvidenceLog:
     def __init__(self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        precheck(self.path)
         try:
             self._db = open_store(self.path, synchronous, "")
         except sqlite3.DatabaseError as error:

@@ -218,7 +218,7 @@ def read_heads_dir(directory: str | Path) -> PublishedHeads:
         try:
             text = safefile.read_bytes(path, MAX_HEAD_BYTES, what="a chain head")
         except OSError as error:
-            raise ReconError(f"{path}: {error}", next_step="a heads folder holds only head files") from None
+            raise ReconError(str(error), next_step="a heads folder holds only head files") from None
         found.heads.append(parse_head(text, str(path)))
     found.heads.sort(key=lambda head: head.seq)
     return found

@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 
 from reconciler.errors import ReconError
-from reconciler.runtime.evidence_chain import FORMAT_2, SEALED, LogRules, seal_document, utc_text
+from reconciler.runtime.evidence_chain import FORMAT_2, SEALED, LogRules, VerifyReport, seal_document, utc_text
 from reconciler.runtime.evidence_store import (
     CREATE_DOCUMENTS,
     CREATE_EVIDENCE,
@@ -45,7 +45,21 @@ from reconciler.runtime.evidence_store import (
     read_rules,
     tables,
 )
-from reconciler.runtime.evidence_verify import walk_connection
+from reconciler.runtime.evidence_verify import read_only, walk_connection
+
+
+def precheck(path: Path) -> None:
+    """Before the file is opened for writing (which switches it to WAL mode): refuse a
+    format-2 log that is not intact, read-only, so that a refused upgrade changes no byte."""
+    if not path.is_file():
+        return
+    with read_only(path) as db:
+        try:
+            names = tables(db)
+            if "evidence" in names and "evidence_log" not in names:
+                _refuse_unless_intact(walk_connection(db, FORMAT_2, None), path)
+        except sqlite3.DatabaseError:
+            return  # not a database: opening it for writing says so
 
 
 def prepare(db: sqlite3.Connection, path: Path) -> LogRules:
@@ -69,6 +83,20 @@ def prepare(db: sqlite3.Connection, path: Path) -> LogRules:
             next_step="keep the file as found and run `recon evidence verify`; move it aside to start a new log",
         )
     return rules
+
+
+def _refuse_unless_intact(report: VerifyReport, path: Path) -> None:
+    if report.broken is None:
+        return
+    broken = report.broken
+    raise ReconError(
+        f"{path} is an evidence log of format 2 that is not intact (TAMPERED at seq {broken.seq}: "
+        f"{broken.kind}: {broken.detail}), so it cannot be upgraded to format 3",
+        next_step=(
+            "keep the file as found (do not repair it) and run `recon evidence verify`; to stamp calls again, "
+            "move it aside (e.g. rename it runtime.db.tampered) and recon runtime starts a new log"
+        ),
+    )
 
 
 def _identity(db: sqlite3.Connection, legacy_end: int) -> str:
@@ -99,19 +127,9 @@ def _upgrade(db: sqlite3.Connection, path: Path, names: set[str]) -> None:
         db.execute(CREATE_DOCUMENTS)
     lenient(db)
     try:
-        report = walk_connection(db, FORMAT_2, None)
+        _refuse_unless_intact(walk_connection(db, FORMAT_2, None), path)
     finally:
         db.text_factory = str
-    if report.broken is not None:
-        broken = report.broken
-        raise ReconError(
-            f"{path} is an evidence log of format 2 that is not intact (TAMPERED at seq {broken.seq}: "
-            f"{broken.kind}: {broken.detail}), so it cannot be upgraded to format 3",
-            next_step=(
-                "keep the file as found (do not repair it) and run `recon evidence verify`; to stamp calls again, "
-                "move it aside (e.g. rename it runtime.db.tampered) and recon runtime starts a new log"
-            ),
-        )
     db.execute("ALTER TABLE evidence ADD COLUMN document_sha256 TEXT NULL")
     db.execute("ALTER TABLE evidence ADD COLUMN call_started TEXT NULL")
     db.execute(

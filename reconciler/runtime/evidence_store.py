@@ -235,9 +235,9 @@ def read_rules(db: sqlite3.Connection, where: str) -> LogRules:
 
 
 def _read_seal(db: sqlite3.Connection, log_id: str, legacy_end: int) -> tuple[dict[int, str], str]:
-    """The seal's binding of the format-2 documents, and why it cannot be used ("" when it
-    can). An unusable seal falls back to the document columns of the format-2 rows (so each
-    lost document is still named); the walk reports the seal itself as broken."""
+    """The seal's binding of the format-2 documents, and why the seal record is not one (""
+    when it is). An unusable seal falls back to the document columns of the format-2 rows (so
+    each lost document is still named); the walk reports the seal itself as broken."""
     fallback = {
         int(seq): _text(started)
         for seq, started in db.execute(
@@ -249,10 +249,10 @@ def _read_seal(db: sqlite3.Connection, log_id: str, legacy_end: int) -> tuple[di
         (legacy_end + 1,),
     ).fetchone()
     seal = f"record {legacy_end + 1} (the seal of records 1..{legacy_end})"
-    if row is None or row[1] is None:
-        return fallback, f"{seal} or its document is gone"
-    if document_digest(row[1]) != row[0]:
-        return fallback, f"{seal}: its document no longer hashes to the SHA-256 it binds"
+    if row is None:
+        return fallback, f"{seal} is gone"
+    if row[1] is None or document_digest(row[1]) != row[0]:
+        return fallback, ""  # the walk names the seal's document missing or altered, at its seq
     try:
         data = jsonsafe.loads(row[1], what="the seal", max_bytes=MAX_SEAL_BYTES)
         documents = data["documents"]
