@@ -68,11 +68,9 @@ CREATE_DOCUMENTS = """CREATE TABLE IF NOT EXISTS documents (
     document TEXT NOT NULL
 )"""
 CREATE_IDENTITY = "CREATE TABLE evidence_log (id TEXT NOT NULL, created_at TEXT NOT NULL, legacy_end INTEGER NOT NULL)"
-INDEXES = (
-    "CREATE INDEX IF NOT EXISTS documents_by_start ON documents (call_started)",
-    "CREATE INDEX IF NOT EXISTS evidence_by_conversation ON evidence (conversation_id, status)",
-    "CREATE INDEX IF NOT EXISTS evidence_by_start ON evidence (call_started)",
-)
+INDEXES = ("CREATE INDEX IF NOT EXISTS evidence_by_conversation ON evidence (conversation_id, status)",)
+"""bind-audio's per-conversation lookups. No index by call start: a search walks the whole
+chain first anyway, so one more B-tree per append (the runtime's hot path) would buy nothing."""
 MAX_SEAL_BYTES = 1 << 30
 """A seal lists [seq, call start] per format-2 document (about 40 bytes each)."""
 
