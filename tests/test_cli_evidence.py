@@ -98,6 +98,7 @@ def test_json_keys(recon: Recon, tmp_path: Path) -> None:
         "head",
         "heads_checked",
         "unanchored",
+        "verified_through",
         "break",
     }
     assert report["format"] == 3 and len(report["log"]) == 32

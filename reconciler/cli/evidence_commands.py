@@ -45,6 +45,7 @@ from reconciler.runtime.evidence import (
     read_heads,
     read_heads_dir,
     read_records,
+    refuse_not_a_file,
     verify,
 )
 
@@ -274,6 +275,7 @@ def upgrade_command(db: str | None, project_dir: str) -> None:
     """
     path = db_path(db, project_dir)
     try:
+        refuse_not_a_file(path)
         if not path.is_file():
             raise UsageError(f"no evidence log at {path}", next_step="pass --db PATH to the runtime's log")
         with EvidenceLog(path) as log:
@@ -366,6 +368,7 @@ def bind_audio_command(
     """
     path = db_path(db, project_dir)
     try:
+        refuse_not_a_file(path)
         if not path.is_file():
             raise UsageError(f"no evidence log at {path}", next_step="run `recon runtime` first, or pass --db PATH")
         ws, archive, config = archive_access(

@@ -30,7 +30,7 @@ from reconciler import csvsafe
 from reconciler.cli.common import cli, fail, with_vars
 from reconciler.cli.evidence_commands import heads_for, heads_options
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
-from reconciler.runtime.evidence import DEFAULT_DB
+from reconciler.runtime.evidence import DEFAULT_DB, refuse_not_a_file
 from reconciler.runtime.search import INSTRUMENTS, Hit, SearchResult, Term, parse_terms, search
 
 FIXED = ("timestamp_utc", "source_provider", INSTRUMENTS)
@@ -167,6 +167,7 @@ def search_command(
         parsed = parse_terms(terms)
         if first and last and first > last:
             raise UsageError(f"--from {first:%Y-%m-%d} is after --to {last:%Y-%m-%d}", next_step="swap them")
+        refuse_not_a_file(path)
         if not path.is_file():
             raise UsageError(f"no evidence store at {path}", next_step="pass --db PATH (default .recon/runtime.db)")
         heads = heads_for(

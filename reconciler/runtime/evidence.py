@@ -63,7 +63,7 @@ from reconciler.runtime.evidence_heads import (
 )
 from reconciler.runtime.evidence_migrate import precheck, prepare
 from reconciler.runtime.evidence_store import RECORD_COLUMNS, build_record, columns, insert_record, to_record
-from reconciler.runtime.evidence_verify import log_identity, read_only, unreadable, verify
+from reconciler.runtime.evidence_verify import log_identity, read_only, refuse_not_a_file, unreadable, verify
 from reconciler.runtime.evidence_walk import StoredDocument, walk
 from reconciler.runtime.sqlite_store import DEFAULT_DB, open_store
 
@@ -88,6 +88,7 @@ __all__ = [
     "read_heads",
     "read_heads_dir",
     "read_records",
+    "refuse_not_a_file",
     "snapshot_digest",
     "utc_text",
     "verify",
@@ -102,6 +103,7 @@ class EvidenceLog:
     def __init__(self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        refuse_not_a_file(self.path)
         precheck(self.path)
         try:
             self._db = open_store(self.path, synchronous, "")

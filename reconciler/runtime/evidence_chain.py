@@ -253,6 +253,9 @@ class VerifyReport:
     """Records after the last published head checked (none when no heads were given)."""
     foreign_heads: int = 0
     """Heads given that belong to other logs (ignored)."""
+    verified_through: int = 0
+    """The last seq the walk vouches for: the chain is whole up to it (the log's last seq
+    when no break of the chain was found; a document's problem does not stop the walk)."""
 
     @property
     def intact(self) -> bool:
@@ -272,5 +275,6 @@ class VerifyReport:
             "head": {"seq": self.head_seq, "hash": self.head_hash},
             "heads_checked": self.heads_checked,
             "unanchored": self.unanchored,
+            "verified_through": self.verified_through,
             "break": self.broken.to_json() if self.broken else None,
         }

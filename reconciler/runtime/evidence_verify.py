@@ -75,6 +75,7 @@ def log_identity(path: str | Path) -> LogRules:
 def read_only(path: Path) -> Iterator[sqlite3.Connection]:
     """A read-only connection to an existing log file (never creates one), reading text
     leniently (reconciler.runtime.evidence_store.lenient)."""
+    refuse_not_a_file(path)
     if not path.is_file():
         raise UsageError(
             f"no evidence log at {path}",
@@ -88,6 +89,16 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
     finally:
         db.close()
+
+
+def refuse_not_a_file(path: Path) -> None:
+    """UsageError when `path` exists but is not a regular file (a directory, a named pipe,
+    a device: SQLite would block on a pipe or read a device without end)."""
+    if path.exists() and not path.is_file():
+        raise UsageError(
+            f"{path} is not a regular file, so it is not an evidence log",
+            next_step="pass --db PATH to the runtime's log file (default .recon/runtime.db under --project-dir)",
+        )
 
 
 def unreadable(path: Path, error: sqlite3.DatabaseError) -> ReconError:

@@ -1,7 +1,8 @@
 """The walk that verifies an evidence log: chain, documents and published heads (pure).
 
 `Walker` is fed the records in seq order, each with the document stored for it (if any), and
-stops at the first break; `finish` adds what only the whole log shows (published heads beyond
+stops at the first break of the chain (a document's problem is kept and the walk goes on);
+`finish` adds what only the whole log shows (published heads beyond
 its end, documents no record claims) and returns the VerifyReport. Reading is elsewhere
 (reconciler.runtime.evidence_verify streams rows from SQLite; `walk` here takes lists), so the
 rules are unit- and property-tested over tables. The break reported is the one at the lowest
@@ -130,45 +131,65 @@ class Walker:
         self.last: EvidenceRecord | None = None
         self.documents = self.checked = self.anchored = self._head = 0
         self.broken: Break | None = None
+        self.stopped = False
+        """Set at a break of the chain (or of a head): later records cannot be vouched for."""
         if rules.problem:
-            self.broken = Break(1, "edited", rules.problem)
+            self._stop(Break(1, "edited", rules.problem))
         elif rules.log_id is not None and not LOG_ID.fullmatch(rules.log_id):
-            self.broken = Break(1, "edited", "the log's id is not one recon makes (32 hex characters)")
+            self._stop(Break(1, "edited", "the log's id is not one recon makes (32 hex characters)"))
+
+    def _found(self, broken: Break) -> None:
+        if self.broken is None or broken.seq < self.broken.seq:
+            self.broken = broken
+
+    def _stop(self, broken: Break) -> bool:
+        self._found(broken)
+        self.stopped = True
+        return False
 
     def feed(self, row: EvidenceRecord, stored: StoredDocument | None) -> bool:
-        """Check one record; False once the walk has found its break (stop feeding)."""
-        if self.broken is not None:
+        """Check one record; False once the chain is broken (stop feeding). A document's
+        problem is kept (the lowest seq wins) and the walk goes on: the chain is whole, and
+        the records after it are still checked."""
+        if self.stopped:
             return False
-        found = self._chain(row) or self._seal(row)
-        if found is None:
-            problem = document_problem(row, self.rules, stored)
-            found = Break(row.seq, *problem) if problem else self._head_at(row)
-        if found is not None:
-            self.broken = found
-            return False
-        if claim(row, self.rules, stored) is not None:
+        chained = self._chain(row) or self._seal(row)
+        if chained is not None:
+            return self._stop(chained)
+        problem = document_problem(row, self.rules, stored)
+        if problem is not None:
+            self._found(Break(row.seq, *problem))
+        elif claim(row, self.rules, stored) is not None:
             self.documents += 1
-        self.expected, self.prev, self.last = row.seq + 1, row.hash, row
+        self.expected, self.prev = row.seq + 1, row.hash
+        head = self._head_at(row)
+        if head is not None:
+            return self._stop(head)
+        self.last = row
         return True
 
     def finish(self, records: int, end: EvidenceRecord | None, unclaimed: Iterable[int] = ()) -> VerifyReport:
         """The report, once every record was fed (or the walk stopped): `records` rows in the
         log, `end` its last record, `unclaimed` the seqs of stored documents that have no
         record at all."""
-        broken = self.broken
         last_seq = self.last.seq if self.last else 0
-        if broken is None and self._head < len(self.heads):
+        if not self.stopped and self._head < len(self.heads):
             beyond = self.heads[-1]
-            broken = Break(
-                last_seq + 1,
-                "head-mismatch",
-                f"a chain head was published at seq {beyond.seq} but the log ends at seq {last_seq}: records "
-                f"{last_seq + 1}..{beyond.seq} were deleted (or the file is an older copy of the log)",
+            self._found(
+                Break(
+                    last_seq + 1,
+                    "head-mismatch",
+                    f"a chain head was published at seq {beyond.seq} but the log ends at seq {last_seq}: records "
+                    f"{last_seq + 1}..{beyond.seq} were deleted (or the file is an older copy of the log)",
+                )
             )
             self.checked += len(self.heads) - self._head
         orphan = min(unclaimed, default=None)
-        if orphan is not None and (broken is None or orphan < broken.seq):
-            broken = Break(orphan, "document-unbound", f"a document is stored for seq {orphan}, which has no record")
+        if orphan is not None:
+            self._found(
+                Break(orphan, "document-unbound", f"a document is stored for seq {orphan}, which has no record")
+            )
+        broken = self.broken
         return VerifyReport(
             records=records,
             head_seq=end.seq if end else 0,
@@ -180,6 +201,7 @@ class Walker:
             documents_bound=self.rules.documents_bound,
             unanchored=max(0, last_seq - self.anchored) if self.heads_given and broken is None else 0,
             foreign_heads=self.foreign,
+            verified_through=last_seq,
         )
 
     def _head_at(self, row: EvidenceRecord) -> Break | None:

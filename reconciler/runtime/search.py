@@ -50,7 +50,7 @@ from reconciler import jsonsafe
 from reconciler.errors import ReconError, UsageError
 from reconciler.runtime.evidence_chain import ChainHead, LogRules, VerifyReport
 from reconciler.runtime.evidence_store import columns, document_digest, has_document_columns, read_rules, to_record
-from reconciler.runtime.evidence_verify import read_only, walk_connection
+from reconciler.runtime.evidence_verify import read_only, refuse_not_a_file, walk_connection
 from reconciler.runtime.evidence_walk import StoredDocument, document_problem
 
 Op = Literal["=", "!=", ">", ">=", "<", "<=", "~", "exists"]
@@ -167,6 +167,7 @@ def search(
     whose document satisfies every term, in call-start order, and the verification of the
     whole log (with `heads` when given). Tampered and missing documents in the period are
     always returned (flagged), whatever the terms: they cannot be judged."""
+    refuse_not_a_file(path)
     if not path.is_file():
         raise UsageError(f"no evidence store at {path}", next_step="pass --db PATH (default .recon/runtime.db)")
     low = f"{first.isoformat()}T00:00:00" if first else ""
@@ -176,8 +177,7 @@ def search(
         try:
             rules = read_rules(db, str(path))
             result.chain = walk_connection(db, rules, heads)
-            broken_at = result.chain.broken.seq if result.chain.broken else None
-            for hit in _read(db, rules, low, high, broken_at):
+            for hit in _read(db, rules, low, high, result.chain.verified_through):
                 result.bound += 1
                 result.scanned += hit.integrity != "missing"
                 if hit.integrity in ("tampered", "missing"):
@@ -194,7 +194,7 @@ def search(
 _CALLS = "('attached', 'data_fetch_failed')"
 
 
-def _read(db: sqlite3.Connection, rules: LogRules, low: str, high: str, broken_at: int | None) -> Iterator[Hit]:
+def _read(db: sqlite3.Connection, rules: LogRules, low: str, high: str, verified_through: int) -> Iterator[Hit]:
     audio = dict(
         db.execute("SELECT conversation_id, audio_sha256 FROM evidence WHERE status = 'audio_archived'").fetchall()
     )
@@ -228,7 +228,7 @@ def _read(db: sqlite3.Connection, rules: LogRules, low: str, high: str, broken_a
             except ValueError:
                 integrity = "tampered"
             else:
-                if broken_at is not None and record.seq >= broken_at:
+                if record.seq > verified_through:
                     integrity = "unverified"
         yield Hit(
             record.seq,

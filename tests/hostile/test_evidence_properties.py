@@ -252,7 +252,11 @@ def swap(a: int, b: int) -> str:
 
 
 SQL: dict[str, Callable[[int, int], tuple[str, int, set[str]]]] = {
-    "delete-row": lambda k, n: (f"DELETE FROM evidence WHERE seq = {k}", k, {"deleted", "document-unbound"}),
+    "delete-row": lambda k, n: (
+        f"DELETE FROM evidence WHERE seq = {k}",
+        k,
+        {"deleted", "document-unbound", "head-mismatch"},
+    ),
     "edit-row": lambda k, n: (f"UPDATE evidence SET recorded_at = 'x' WHERE seq = {k}", k, {"edited"}),
     "swap-rows": lambda k, n: (swap(k, k % n + 1), min(k, k % n + 1), {"reordered"}),
     "copy-row-to-the-end": lambda k, n: (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -510,3 +511,38 @@ def test_a_format_2_logs_heads_keyed_by_seq_are_still_checked(tmp_path: Path) ->
 
     report = verify(path, read_heads_dir(tmp_path / "heads").heads)
     assert report.broken is not None and report.broken.kind == "head-mismatch"
+
+
+# -- what --db may point at -----------------------------------------------------------------
+
+
+def special(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / "runtime.db"
+    if kind == "named-pipe":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["named-pipe", "directory", "device"])
+@pytest.mark.parametrize(
+    "command",
+    [["evidence", "verify"], ["evidence", "upgrade"], ["evidence", "show"], ["search", "status"]],
+    ids=["verify", "upgrade", "show", "search"],
+)
+def test_a_db_that_is_not_a_file_is_refused_without_hanging(
+    recon: Recon, tmp_path: Path, kind: str, command: list[str]
+) -> None:
+    path = special(tmp_path, kind)
+    result = recon(*command, "--db", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("is not a regular file" if kind != "directory" else "is a directory") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_writer_refuses_a_db_that_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ReconError, match="is not a regular file"):
+        EvidenceLog(special(tmp_path, "named-pipe"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_append_many_chains_exactly_as_appending_one_by_one(tmp_path: Path) -> N
         batch = many.append_many([entry(n) for n in range(5)])
         assert one.log_id != many.log_id, "each log has its own id (and so its own genesis)"
     assert [record.content() for record in batch] == [record.content() for record in singles]
-    assert all(b.prev_hash == a.hash for a, b in zip(batch, batch[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(batch))
     assert verify(tmp_path / "many.db").intact and verify(tmp_path / "one.db").intact
 
 

@@ -168,6 +168,7 @@ def test_a_head_without_a_log_is_another_logs_for_a_log_with_an_id() -> None:
         ),
         pytest.param(lambda rows: [dataclasses.replace(rows[0], seq=0), *rows], (0, "edited"), id="a-row-at-seq-0"),
         pytest.param(lambda rows: [*rows[:3], rows[2], *rows[3:]], (3, "duplicated"), id="seq-three-twice"),
+        pytest.param(lambda rows: [rows[0], *rows], (1, "duplicated"), id="seq-one-twice"),
         pytest.param(
             lambda rows: [*rows, dataclasses.replace(rows[-1], seq=6)], (6, "duplicated"), id="last-copied-after-itself"
         ),
@@ -214,6 +215,20 @@ def rehashed(row: EvidenceRecord, rules: LogRules = RULES, **changes: Any) -> Ev
 )
 def test_links(tamper: Callable[[list[EvidenceRecord]], list[EvidenceRecord]], expected: tuple[int, str]) -> None:
     assert found(tamper(chain(5, documents=False))) == expected
+
+
+def test_the_walk_goes_on_past_a_document_and_stops_at_the_chain() -> None:
+    rows = chain(5)
+    documents = docs(rows)
+    del documents[2]
+    report = walk(rows, rules=RULES, documents=documents)
+    assert report.broken is not None and (report.broken.seq, report.broken.kind) == (2, "document-missing")
+    assert (report.verified_through, report.documents) == (5, 4), "records after a lost document are still checked"
+    edited = [*rows[:3], dataclasses.replace(rows[3], status="x"), rows[4]]
+    report = walk(edited, rules=RULES, documents=documents)
+    assert report.broken is not None and report.broken.seq == 2 and report.verified_through == 3
+    stopped = walk(rows, [dataclasses.replace(head(rows[2]), hash="e" * 64)], rules=RULES, documents=docs(rows))
+    assert stopped.verified_through == 2, "a head that does not match stops the walk before its record"
 
 
 def test_a_document_break_and_a_chain_break_at_one_seq_name_the_chain() -> None:
@@ -279,7 +294,7 @@ def test_document_problem(
     record: EvidenceRecord, rules: LogRules, stored: StoredDocument | None, problem: str | None
 ) -> None:
     got = document_problem(record, rules, stored)
-    assert (got[0] if got else None) == problem
+    assert got is None if problem is None else (got is not None and got[0] == problem)
     if problem is None and stored is not None:
         assert claim(record, rules, stored) is not None or rules is FORMAT_2
 
