@@ -278,6 +278,7 @@ def upgrade_command(db: str | None, project_dir: str) -> None:
         refuse_not_a_file(path)
         if not path.is_file():
             raise UsageError(f"no evidence log at {path}", next_step="pass --db PATH to the runtime's log")
+        log_identity(path)  # a file that holds no evidence log is not made into one
         with EvidenceLog(path) as log:
             rules, records = log.rules, log.count()
     except ReconError as error:

@@ -62,7 +62,14 @@ from reconciler.runtime.evidence_heads import (
     read_heads_dir,
 )
 from reconciler.runtime.evidence_migrate import precheck, prepare
-from reconciler.runtime.evidence_store import RECORD_COLUMNS, build_record, columns, insert_record, to_record
+from reconciler.runtime.evidence_store import (
+    RECORD_COLUMNS,
+    build_record,
+    check_version,
+    columns,
+    insert_record,
+    to_record,
+)
 from reconciler.runtime.evidence_verify import log_identity, read_only, refuse_not_a_file, unreadable, verify
 from reconciler.runtime.evidence_walk import StoredDocument, walk
 from reconciler.runtime.sqlite_store import DEFAULT_DB, open_store
@@ -299,6 +306,7 @@ def read_records(path: str | Path, *, last: int | None = None) -> list[EvidenceR
     UsageError when the file does not exist; ReconError when it is not an evidence log."""
     with read_only(Path(path)) as db:
         try:
+            check_version(db, str(path))
             if last is None:
                 rows: Iterable[Any] = db.execute(f"SELECT {columns(db)} FROM evidence ORDER BY seq")
             else:

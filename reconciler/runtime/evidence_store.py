@@ -265,10 +265,14 @@ def _read_seal(db: sqlite3.Connection, log_id: str, legacy_end: int) -> tuple[di
 def iter_rows(db: sqlite3.Connection) -> Iterator[tuple[EvidenceRecord, StoredDocument | None]]:
     """Every record in seq order with the document stored for it (a document stored twice
     comes once, with its copies counted)."""
-    cursor = db.execute(
-        f"SELECT {columns(db, 'e.')}, d.seq, d.conversation_id, d.call_started, d.document "
-        "FROM evidence e LEFT JOIN documents d ON d.seq = e.seq ORDER BY e.seq"
-    )
+    if "documents" in tables(db):
+        query = (
+            f"SELECT {columns(db, 'e.')}, d.seq, d.conversation_id, d.call_started, d.document "
+            "FROM evidence e LEFT JOIN documents d ON d.seq = e.seq ORDER BY e.seq"
+        )
+    else:  # format 1 kept no documents
+        query = f"SELECT {columns(db, 'e.')}, NULL, NULL, NULL, NULL FROM evidence e ORDER BY e.seq"
+    cursor = db.execute(query)
     pending: tuple[EvidenceRecord, StoredDocument | None] | None = None
     for row in cursor:
         record = to_record(row[:11])
@@ -285,6 +289,8 @@ def iter_rows(db: sqlite3.Connection) -> Iterator[tuple[EvidenceRecord, StoredDo
 
 def unclaimed_documents(db: sqlite3.Connection) -> list[int]:
     """The lowest seq of a stored document that has no record at all ([] when none)."""
+    if "documents" not in tables(db):
+        return []
     row = db.execute(
         "SELECT d.seq FROM documents d LEFT JOIN evidence e ON e.seq = d.seq WHERE e.seq IS NULL ORDER BY d.seq LIMIT 1"
     ).fetchone()

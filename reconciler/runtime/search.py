@@ -49,7 +49,14 @@ from typing import Any, Literal
 from reconciler import jsonsafe
 from reconciler.errors import ReconError, UsageError
 from reconciler.runtime.evidence_chain import ChainHead, LogRules, VerifyReport
-from reconciler.runtime.evidence_store import columns, document_digest, has_document_columns, read_rules, to_record
+from reconciler.runtime.evidence_store import (
+    columns,
+    document_digest,
+    has_document_columns,
+    read_rules,
+    tables,
+    to_record,
+)
 from reconciler.runtime.evidence_verify import read_only, refuse_not_a_file, walk_connection
 from reconciler.runtime.evidence_walk import StoredDocument, document_problem
 
@@ -198,6 +205,8 @@ def _read(db: sqlite3.Connection, rules: LogRules, low: str, high: str, verified
     audio = dict(
         db.execute("SELECT conversation_id, audio_sha256 FROM evidence WHERE status = 'audio_archived'").fetchall()
     )
+    if "documents" not in tables(db):  # format 1 kept no documents: nothing to search
+        return
     if has_document_columns(db):  # format 3: the period is the one the chain binds
         rows = db.execute(
             f"SELECT {columns(db, 'e.')}, d.seq, d.conversation_id, d.call_started, d.document "

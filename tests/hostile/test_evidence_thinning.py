@@ -546,3 +546,44 @@ def test_a_db_that_is_not_a_file_is_refused_without_hanging(
 def test_the_writer_refuses_a_db_that_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(ReconError, match="is not a regular file"):
         EvidenceLog(special(tmp_path, "named-pipe"))
+
+
+def odd_file(path: Path, kind: str) -> None:
+    db = sqlite3.connect(path)
+    columns = "seq INTEGER PRIMARY KEY, conversation_id, recording_id, snapshot_sha256, audio_sha256, status, recorded_at, prev_hash, hash"
+    if kind == "format-1-empty":
+        db.executescript(f"CREATE TABLE evidence ({columns}); PRAGMA user_version = 1;")
+    elif kind == "newer-format":
+        db.executescript("CREATE TABLE evidence (x); PRAGMA user_version = 9;")
+    elif kind == "foreign-values":
+        db.executescript(
+            f"CREATE TABLE evidence ({columns}); INSERT INTO evidence VALUES (1, NULL, x'ff', 3, 4, NULL, 5, 6, 7);"
+        )
+    elif kind == "another-table-shape":
+        db.executescript("CREATE TABLE evidence (a, b);")
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "codes", "message"),
+    [
+        pytest.param("empty-sqlite-file", (1, 1, 1), "has no evidence log", id="empty-sqlite-file"),
+        pytest.param("format-1-empty", (0, 0, 0), "", id="format-1-empty"),
+        pytest.param("newer-format", (1, 1, 1), "newer than this recon reads", id="newer-format"),
+        pytest.param("foreign-values", (2, 2, 1), "", id="foreign-values"),
+        pytest.param("another-table-shape", (1, 1, 1), "is not a readable evidence", id="another-table-shape"),
+    ],
+)
+def test_odd_files_are_errors_or_findings_never_crashes(
+    tmp_path: Path, kind: str, codes: tuple[int, int, int], message: str
+) -> None:
+    path = tmp_path / "runtime.db"
+    odd_file(path, kind)
+    runner = CliRunner()
+    results = [
+        runner.invoke(cli, [*command, "--db", str(path)])
+        for command in (["evidence", "verify"], ["search", "status"], ["evidence", "upgrade"])
+    ]
+    assert tuple(result.exit_code for result in results) == codes, [result.output for result in results]
+    assert all(result.exception is None or isinstance(result.exception, SystemExit) for result in results)
+    assert all(message in result.output for result in results if result.exit_code == 1)
