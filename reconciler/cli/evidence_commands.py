@@ -165,7 +165,7 @@ def render_verify(report: VerifyReport, db: Path, heads: PublishedHeads | None) 
     if heads is not None:
         ignored = ignored_heads(report, heads)
         where = f" ({report.heads_checked} published heads checked from {heads.source}"
-        where += f"; {ignored} of other logs ignored)" if ignored else ")"
+        where += f"; {ignored} of other logs, or keyed by seq only, ignored)" if ignored else ")"
     identity = f"log {report.log_id}" if report.log_id else "format 2, no log id"
     lines = []
     if report.broken is None:
