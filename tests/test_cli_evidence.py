@@ -35,7 +35,7 @@ def test_intact_log_exits_0(recon: Recon, tmp_path: Path) -> None:
     build(tmp_path)
     result = recon("evidence", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "intact, 6 records, head seq 6" in result.stdout
+    assert "intact, 6 records, 0 documents bound, head seq 6" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,22 @@ def test_json_keys(recon: Recon, tmp_path: Path) -> None:
     result = recon("evidence", "verify", "--format", "json")
     assert result.returncode == 0
     report = json.loads(result.stdout)
-    assert set(report) == {"db", "heads_from", "intact", "records", "head", "heads_checked", "break"}
+    assert set(report) == {
+        "db",
+        "heads_from",
+        "heads_ignored",
+        "intact",
+        "log",
+        "format",
+        "records",
+        "documents",
+        "head",
+        "heads_checked",
+        "unanchored",
+        "verified_through",
+        "break",
+    }
+    assert report["format"] == 3 and len(report["log"]) == 32
     assert report["intact"] is True and report["break"] is None and report["head"]["seq"] == 6
 
 

@@ -3,17 +3,21 @@
     recon evidence verify [--db PATH] [--project-dir DIR] [--format text|json]
                           [--heads [--bucket NAME] [--heads-prefix P]] [--heads-dir DIR]
     recon evidence show   [--db PATH] [--project-dir DIR] [--last N] [--format text|json]
+    recon evidence upgrade [--db PATH] [--project-dir DIR]
     recon evidence bind-audio [--db PATH] [--project-dir DIR] [--bucket NAME]
 
 The log defaults to `.recon/runtime.db` under --project-dir. `verify` walks the chain and
-names the first broken seq and the kind of break (edited, deleted, reordered,
-head-mismatch); exit 0 intact, 2 tampered, 1 error (no log, unreadable, S3 unreachable).
-`--heads` also reads the chain heads the runtime published to the archive bucket (the
-manifests' only ArchiveBucket, or `--bucket` metadata.name; the sandbox's S3 or the named
-target's aws: account) so a deleted tail or a wholesale rewrite is caught; `--heads-dir`
-reads heads saved as files instead. Both commands only read. `bind-audio` appends an
-`audio_archived` record per stamped call whose audio the export has archived
-(reconciler.runtime.audio_binding).
+every document it binds and names the first broken seq and the kind of break (edited,
+deleted, reordered, duplicated, document-missing, document-altered, document-unbound,
+head-mismatch); exit 0 intact, 2 tampered, 1 error (no log, unreadable, S3 unreachable). It
+is the same verification `recon search` runs (reconciler.runtime.evidence_verify).
+`--heads` also reads the chain heads this log (by its id) published to the archive bucket
+(the manifests' only ArchiveBucket, or `--bucket` metadata.name; the sandbox's S3 or the
+named target's aws: account) so a deleted tail, a rollback to an older copy or a wholesale
+rewrite is caught; `--heads-dir` reads heads saved as files instead. Both commands only read.
+`upgrade` binds a format-2 log's documents to its chain (what opening it for writing does
+anyway; reconciler.runtime.evidence_migrate). `bind-audio` appends an `audio_archived` record
+per stamped call whose audio the export has archived (reconciler.runtime.audio_binding).
 
 Called by: reconciler.cli (registered on the group at import).
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,13 +37,15 @@ from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconError, UsageError
 from reconciler.runtime.evidence import (
     DEFAULT_DB,
     DEFAULT_PREFIX,
-    ChainHead,
     EvidenceLog,
     EvidenceRecord,
+    PublishedHeads,
     VerifyReport,
+    log_identity,
     read_heads,
     read_heads_dir,
     read_records,
+    refuse_not_a_file,
     verify,
 )
 
@@ -103,9 +109,14 @@ def archive_config(ws: Workspace, archive: Archive, why: str) -> AwsConfig:
 
 
 def published_heads(
-    project_dir: str, bucket_name: str | None, prefix: str, assignments: tuple[str, ...], files: tuple[str, ...]
-) -> tuple[list[ChainHead], str]:
-    """The heads published to the project's archive bucket, and where they were read."""
+    project_dir: str,
+    bucket_name: str | None,
+    prefix: str,
+    assignments: tuple[str, ...],
+    files: tuple[str, ...],
+    log_id: str | None,
+) -> PublishedHeads:
+    """The heads log `log_id` published to the project's archive bucket."""
     from reconciler.providers.aws.client import AwsClient  # noqa: PLC0415 (boto3 is slow to import)
 
     _, archive, config = archive_access(
@@ -113,38 +124,113 @@ def published_heads(
     )
     aws = AwsClient(config)
     try:
-        heads = read_heads(aws.s3(archive.region), archive.bucket, prefix)
+        return read_heads(aws.s3(archive.region), archive.bucket, log_id, prefix)
     finally:
         run_async(aws.aclose())
-    return heads, f"s3://{archive.bucket}/{prefix}"
 
 
-def render_verify(report: VerifyReport, db: Path, heads_from: str | None) -> str:
-    where = f" ({report.heads_checked} published heads checked from {heads_from})" if heads_from else ""
+def heads_for(
+    path: Path,
+    use_heads: bool,
+    heads_dir: str | None,
+    project_dir: str,
+    bucket_name: str | None,
+    prefix: str,
+    assignments: tuple[str, ...],
+    files: tuple[str, ...],
+) -> PublishedHeads | None:
+    """The published heads to check the log at `path` against (None: none asked for), from
+    --heads-dir or, with --heads, from the archive bucket under the log's own id."""
+    if use_heads and heads_dir:
+        raise UsageError("--heads and --heads-dir both name where heads come from", next_step="pass one of them")
+    if heads_dir:
+        return read_heads_dir(heads_dir)
+    if not use_heads:
+        return None
+    rules = log_identity(path)
+    if rules.problem:
+        return PublishedHeads(source="(not read: the log's identity is damaged)")
+    return published_heads(project_dir, bucket_name, prefix, assignments, files, rules.log_id)
+
+
+def ignored_heads(report: VerifyReport, heads: PublishedHeads | None) -> int:
+    """Heads seen that belong to other logs (or predate log ids) and were not checked."""
+    if heads is None:
+        return 0
+    return report.foreign_heads + sum(heads.others.values()) + (heads.legacy if report.log_id else 0)
+
+
+def render_verify(report: VerifyReport, db: Path, heads: PublishedHeads | None) -> str:
+    where = ""
+    if heads is not None:
+        ignored = ignored_heads(report, heads)
+        where = f" ({report.heads_checked} published heads checked from {heads.source}"
+        where += f"; {ignored} of other logs, or keyed by seq only, ignored)" if ignored else ")"
+    identity = f"log {report.log_id}" if report.log_id else "format 2, no log id"
+    lines = []
     if report.broken is None:
-        return (
-            f"evidence log {db}: intact, {report.records} records, head seq {report.head_seq} "
-            f"hash {report.head_hash[:16]}…{where}\n"
+        lines.append(
+            f"evidence log {db}: intact, {report.records} records, {report.documents} documents bound, "
+            f"head seq {report.head_seq} hash {report.head_hash[:16]}… ({identity}){where}"
         )
-    broken = report.broken
-    return (
-        f"evidence log {db}: TAMPERED at seq {broken.seq}: {broken.kind}\n"
-        f"  {broken.detail}\n"
-        f"  {report.records} records read{where}\n"
-        "  next: keep the file as found (do not repair it) and compare it with the archived chain heads\n"
+        if heads is not None and report.unanchored:
+            lines.append(
+                f"  {report.unanchored} record(s) after the last published head: a cut there shows only "
+                "once the next head is published"
+            )
+    else:
+        broken = report.broken
+        lines += [
+            f"evidence log {db}: TAMPERED at seq {broken.seq}: {broken.kind}",
+            f"  {broken.detail}",
+            f"  {report.records} records read ({identity}){where}",
+            "  next: keep the file as found (do not repair it) and compare it with the archived chain heads",
+        ]
+    if not report.documents_bound:
+        lines.append(
+            "  format 2: losing a document is not detectable yet; `recon evidence upgrade` binds them to the chain"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def verify_json(report: VerifyReport, db: Path, heads: PublishedHeads | None) -> str:
+    return json.dumps(
+        {
+            "db": str(db),
+            "heads_from": heads.source if heads else None,
+            "heads_ignored": ignored_heads(report, heads),
+            **report.to_json(),
+        },
+        indent=2,
     )
+
+
+_heads_options = (
+    click.option(
+        "--heads", "use_heads", is_flag=True, help="Also check the chain heads published to the archive bucket."
+    ),
+    click.option("--bucket", "bucket_name", type=NAME, help="With --heads: the ArchiveBucket's metadata.name."),
+    click.option(
+        "--heads-prefix", default=DEFAULT_PREFIX, show_default=True, help="With --heads: the heads' key prefix."
+    ),
+    click.option(
+        "--heads-dir", type=click.Path(file_okay=False), help="Check chain heads saved as *.json files in this folder."
+    ),
+)
+
+
+def heads_options(command: Any) -> Any:
+    """--heads, --bucket, --heads-prefix and --heads-dir (recon evidence verify and recon search)."""
+    for option in reversed(_heads_options):
+        command = option(command)
+    return command
 
 
 @evidence.command("verify")
 @_db_option
 @_project_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-@click.option("--heads", "use_heads", is_flag=True, help="Also check the chain heads published to the archive bucket.")
-@click.option("--bucket", "bucket_name", type=NAME, help="With --heads: the ArchiveBucket's metadata.name.")
-@click.option("--heads-prefix", default=DEFAULT_PREFIX, show_default=True, help="With --heads: the heads' key prefix.")
-@click.option(
-    "--heads-dir", type=click.Path(file_okay=False), help="Check chain heads saved as *.json files in this folder."
-)
+@heads_options
 @with_vars
 def verify_command(
     db: str | None,
@@ -157,29 +243,49 @@ def verify_command(
     var_assignments: tuple[str, ...],
     var_files: tuple[str, ...],
 ) -> None:
-    """Walk the evidence log's hash chain; name the first edited, deleted or reordered record.
+    """Walk the evidence log's hash chain and its documents; name the first edited, deleted,
+    reordered or duplicated record, or missing or altered document.
 
     Exit 0 intact, 2 tampered, 1 error. Changes nothing.
     """
     path = db_path(db, project_dir)
     try:
-        if use_heads and heads_dir:
-            raise UsageError("--heads and --heads-dir both name where heads come from", next_step="pass one of them")
-        heads: list[ChainHead] = []
-        heads_from: str | None = None
-        if heads_dir:
-            heads, heads_from = read_heads_dir(heads_dir), heads_dir
-        elif use_heads:
-            heads, heads_from = published_heads(project_dir, bucket_name, heads_prefix, var_assignments, var_files)
-        report = verify(path, heads)
+        heads = heads_for(
+            path, use_heads, heads_dir, project_dir, bucket_name, heads_prefix, var_assignments, var_files
+        )
+        report = verify(path, heads.heads if heads is not None else None)
     except ReconError as error:
         fail(error)
         return
     if output_format == "json":
-        click.echo(json.dumps({"db": str(path), "heads_from": heads_from, **report.to_json()}, indent=2))
+        click.echo(verify_json(report, path, heads))
     else:
-        click.echo(render_verify(report, path, heads_from), nl=False)
+        click.echo(render_verify(report, path, heads), nl=False)
     sys.exit(EXIT_OK if report.intact else EXIT_CHANGES)
+
+
+@evidence.command("upgrade")
+@_db_option
+@_project_option
+def upgrade_command(db: str | None, project_dir: str) -> None:
+    """Bind a format-2 log's documents to its chain (format 3), as the runtime does on opening it.
+
+    Records stay as written; a seal record appended after them binds their documents and
+    gives the log its id. A log that is not intact is refused, unchanged. Exit 0, 1 refused.
+    """
+    path = db_path(db, project_dir)
+    try:
+        refuse_not_a_file(path)
+        if not path.is_file():
+            raise UsageError(f"no evidence log at {path}", next_step="pass --db PATH to the runtime's log")
+        log_identity(path)  # a file that holds no evidence log is not made into one
+        with EvidenceLog(path) as log:
+            rules, records = log.rules, log.count()
+    except ReconError as error:
+        fail(error)
+        return
+    sealed = f"; records 1..{rules.legacy_end} sealed by record {rules.legacy_end + 1}" if rules.legacy_end else ""
+    click.echo(f"evidence log {path}: format 3, log {rules.log_id}, {records} records{sealed}")
 
 
 def render_table(records: list[EvidenceRecord]) -> str:
@@ -268,6 +374,7 @@ def bind_audio_command(
     """
     path = db_path(db, project_dir)
     try:
+        refuse_not_a_file(path)
         if not path.is_file():
             raise UsageError(f"no evidence log at {path}", next_step="run `recon runtime` first, or pass --db PATH")
         ws, archive, config = archive_access(

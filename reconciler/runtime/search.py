@@ -4,10 +4,16 @@
 
 Each stamped call has a document in the evidence store (reconciler.runtime.evidence, table
 `documents`): the canonical JSON `{"market_snapshot": {...}, "status": ...}` that was attached
-to it, whose SHA-256 the chained evidence record holds. A search reads the documents of the
-calls that started in the period, checks each against its record (a document that no longer
-hashes to its record is reported as `tampered`, never silently shown), and keeps those that
-satisfy every term.
+to it, whose SHA-256 and call start the chained evidence record binds. A search first runs the
+one verification `recon evidence verify` runs (reconciler.runtime.evidence_verify: the whole
+chain, every document, the published heads when given), so the two cannot disagree about a
+database. It then reads the records that bind a document of a call started in the period
+(the period is the chain's call start, not the documents table's copy), checks each document
+against its record with the walk's own check (`evidence_walk.document_problem`), and keeps
+those that satisfy every term. A document that is not what its record binds is `tampered`,
+one that is gone is `missing`: both are always listed, never silently dropped or shown;
+`unverified` marks an intact document whose record lies at or after a break of the chain.
+The result says how many documents of the period the chain binds and how many were read.
 
 Terms (all must hold; several may be given):
 
@@ -26,13 +32,12 @@ the calls whose `commodity` value priced Natural_Gas_Hub (the seeds' question), 
 
 `parse_terms` and `Term.matches` are pure; `search` does the read (read-only connection).
 
-Called by: reconciler.cli.evidence_commands (`recon search`).
+Called by: reconciler.cli.search_commands (`recon search`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import sqlite3
@@ -41,7 +46,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler import jsonsafe
 from reconciler.errors import ReconError, UsageError
+from reconciler.runtime.evidence_chain import CALL_STATUSES_SQL, ChainHead, LogRules, VerifyReport
+from reconciler.runtime.evidence_store import (
+    columns,
+    document_digest,
+    has_document_columns,
+    read_rules,
+    tables,
+    to_record,
+)
+from reconciler.runtime.evidence_verify import read_only, refuse_not_a_file, walk_connection
+from reconciler.runtime.evidence_walk import StoredDocument, document_problem
 
 Op = Literal["=", "!=", ">", ">=", "<", "<=", "~", "exists"]
 _TERM = re.compile(r'^(?P<path>(?:"[^"]*"?|[^=!<>~"])+)(?:(?P<op>!=|>=|<=|=|>|<|~)(?P<value>.*))?$', re.DOTALL)
@@ -92,6 +109,9 @@ def parse_terms(texts: Sequence[str]) -> list[Term]:
     return terms
 
 
+Integrity = Literal["ok", "tampered", "missing", "unverified"]
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One call the search found."""
@@ -102,8 +122,11 @@ class Hit:
     recording_id: str
     status: str
     document: Any
-    """The parsed document, or None when it is `tampered`."""
-    integrity: Literal["ok", "tampered"]
+    """The parsed document, or None when it is `tampered` or `missing`."""
+    integrity: Integrity
+    """ok; tampered (the document is not what its record binds); missing (the record binds
+    a document that is gone); unverified (the document is what its record binds, but the
+    chain is broken at or before the record, so the record itself cannot be vouched for)."""
     audio_sha256: str | None = None
     """The archived audio's SHA-256, once bound (`recon evidence bind-audio`)."""
 
@@ -124,68 +147,108 @@ class Hit:
 @dataclass(slots=True)
 class SearchResult:
     hits: list[Hit] = field(default_factory=list)
+    bound: int = 0
+    """Stamped calls in the period whose document the chain binds."""
     scanned: int = 0
-    """Documents in the period that were read."""
+    """Of those, the documents present and read."""
     tampered: int = 0
-    """Documents in the period that no longer match their evidence record."""
+    """Documents in the period that are not what their record binds."""
+    missing: int = 0
+    """Documents in the period that their record binds and that are gone."""
+    chain: VerifyReport | None = None
+    """The whole log's verification (the one `recon evidence verify` runs)."""
+
+    @property
+    def intact(self) -> bool:
+        return self.chain is not None and self.chain.intact and not self.tampered and not self.missing
 
 
 def search(
-    path: Path, terms: Sequence[Term], first: dt.date | None = None, last: dt.date | None = None
+    path: Path,
+    terms: Sequence[Term],
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    heads: Sequence[ChainHead] | None = None,
 ) -> SearchResult:
     """The calls that started from `first` to `last` (inclusive UTC days; open when None)
-    whose document satisfies every term, in call-start order. Tampered documents in the
-    period are always returned (flagged), whatever the terms: they cannot be judged."""
-    result = SearchResult()
-    for hit in _read(path, first, last):
-        result.scanned += 1
-        if hit.integrity == "tampered":
-            result.tampered += 1
-            result.hits.append(hit)
-        elif all(term.matches(hit.document) for term in terms):
-            result.hits.append(hit)
-    return result
-
-
-def _read(path: Path, first: dt.date | None, last: dt.date | None) -> Iterator[Hit]:
+    whose document satisfies every term, in call-start order, and the verification of the
+    whole log (with `heads` when given). Tampered and missing documents in the period are
+    always returned (flagged), whatever the terms: they cannot be judged."""
+    refuse_not_a_file(path)
     if not path.is_file():
         raise UsageError(f"no evidence store at {path}", next_step="pass --db PATH (default .recon/runtime.db)")
     low = f"{first.isoformat()}T00:00:00" if first else ""
     high = f"{(last + dt.timedelta(days=1)).isoformat()}T00:00:00" if last else "9999"
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.DatabaseError as error:
-        raise ReconError(f"{path} is not a readable evidence store ({error})") from None
-    try:
-        audio = dict(
-            db.execute("SELECT conversation_id, audio_sha256 FROM evidence WHERE status = 'audio_archived'").fetchall()
-        )
+    result = SearchResult()
+    with read_only(path) as db:
+        try:
+            rules = read_rules(db, str(path))
+            result.chain = walk_connection(db, rules, heads)
+            for hit in _read(db, rules, low, high, result.chain.verified_through):
+                result.bound += 1
+                result.scanned += hit.integrity != "missing"
+                if hit.integrity in ("tampered", "missing"):
+                    result.tampered += hit.integrity == "tampered"
+                    result.missing += hit.integrity == "missing"
+                    result.hits.append(hit)
+                elif all(term.matches(hit.document) for term in terms):
+                    result.hits.append(hit)
+        except sqlite3.DatabaseError as error:
+            raise ReconError(f"{path} is not a readable evidence store ({error})") from None
+    return result
+
+
+_CALLS = CALL_STATUSES_SQL
+
+
+def _read(db: sqlite3.Connection, rules: LogRules, low: str, high: str, verified_through: int) -> Iterator[Hit]:
+    audio = dict(
+        db.execute("SELECT conversation_id, audio_sha256 FROM evidence WHERE status = 'audio_archived'").fetchall()
+    )
+    if "documents" not in tables(db):  # format 1 kept no documents: nothing to search
+        return
+    if has_document_columns(db):  # format 3: the period is the one the chain binds
         rows = db.execute(
-            "SELECT d.seq, d.conversation_id, d.call_started, d.document, e.snapshot_sha256, e.recording_id, "
-            "e.status FROM documents d LEFT JOIN evidence e ON e.seq = d.seq "
+            f"SELECT {columns(db, 'e.')}, d.seq, d.conversation_id, d.call_started, d.document "
+            "FROM evidence e LEFT JOIN documents d ON d.seq = e.seq "
+            f"WHERE e.call_started >= ? AND e.call_started < ? AND e.status IN {_CALLS} "
+            "ORDER BY e.call_started, e.seq",
+            (low, high),
+        )
+    else:  # format 2: only the documents know their call start
+        rows = db.execute(
+            f"SELECT {columns(db, 'e.')}, d.seq, d.conversation_id, d.call_started, d.document "
+            "FROM documents d JOIN evidence e ON e.seq = d.seq "
             "WHERE d.call_started >= ? AND d.call_started < ? ORDER BY d.call_started, d.seq",
             (low, high),
         )
-        for seq, conversation, started, document, digest, recording, status in rows:
-            text = document if isinstance(document, str) else ""
-            intact = digest is not None and hashlib.sha256(text.encode()).hexdigest() == digest
-            yield Hit(
-                int(seq),
-                str(conversation),
-                str(started),
-                str(recording or ""),
-                str(status or ""),
-                json.loads(text) if intact else None,
-                "ok" if intact else "tampered",
-                audio.get(conversation),
-            )
-    except sqlite3.DatabaseError as error:
-        raise ReconError(
-            f"{path} has no searchable documents ({error})",
-            next_step="documents are kept by recon runtime from schema version 2; older logs cannot be searched",
-        ) from None
-    finally:
-        db.close()
+    for row in rows:
+        record = to_record(row[:11])
+        text = row[14]
+        stored = None if row[11] is None else StoredDocument(document_digest(text), str(row[12]), str(row[13]))
+        problem = document_problem(record, rules, stored)
+        document = None
+        integrity: Integrity = "ok"
+        if problem is not None:
+            integrity = "missing" if problem[0] == "document-missing" else "tampered"
+        else:
+            try:
+                document = jsonsafe.loads(text, what="a stamped document")
+            except ValueError:
+                integrity = "tampered"
+            else:
+                if record.seq > verified_through:
+                    integrity = "unverified"
+        yield Hit(
+            record.seq,
+            record.conversation_id,
+            record.call_started or (stored.call_started if stored else ""),
+            record.recording_id,
+            record.status,
+            document,
+            integrity,
+            audio.get(record.conversation_id),
+        )
 
 
 _MISSING = object()

@@ -4,7 +4,10 @@ The evidence log (reconciler.runtime.evidence) and the capture-verification curs
 (reconciler.runtime.verification.cursor_store) keep their tables in one file, default
 `.recon/runtime.db`. Each writer holds one connection in autocommit mode (its own
 `BEGIN IMMEDIATE` transactions), usable from any thread behind the writer's lock, in WAL mode
-so readers never block it, with a 30 s busy timeout for the other writer.
+so readers never block it, with a 30 s busy timeout for the other writer. The cursor store
+passes its `CREATE TABLE IF NOT EXISTS` script; the evidence log passes none and creates or
+upgrades its tables itself, in one transaction, after opening
+(reconciler.runtime.evidence_migrate: it owns `PRAGMA user_version`).
 
 Called by: the two stores above.
 """

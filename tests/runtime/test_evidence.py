@@ -23,7 +23,6 @@ import pytest
 from moto_http import moto_server
 
 from reconciler.runtime.evidence import (
-    GENESIS,
     ChainHead,
     EvidenceLog,
     EvidenceRecord,
@@ -35,6 +34,7 @@ from reconciler.runtime.evidence import (
     verify,
     walk,
 )
+from reconciler.runtime.evidence_chain import GENESIS, genesis
 
 REGION = "eu-west-1"
 AT = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
@@ -99,9 +99,9 @@ def test_snapshot_digest_ignores_key_order() -> None:
 def test_append_chains_records(tmp_path: Path) -> None:
     log = fill(tmp_path / "runtime.db", 3)
     first, second, third = log.records()
-    assert (first.seq, first.prev_hash) == (1, GENESIS)
+    assert (first.seq, first.prev_hash) == (1, genesis(log.log_id)), "record 1 chains to the log's own genesis"
     assert second.prev_hash == first.hash and third.prev_hash == second.hash
-    assert first.hash == hashlib.sha256(GENESIS.encode() + canonical_json(first.content())).hexdigest()
+    assert first.hash == hashlib.sha256(genesis(log.log_id).encode() + canonical_json(first.content())).hexdigest()
     assert first.recorded_at == "2026-11-21T09:30:01.000000Z"
     assert log.head() == (3, third.hash)
     assert [r.seq for r in log.records(from_seq=2, limit=1)] == [2]
@@ -122,7 +122,7 @@ def test_append_refuses_bad_fields(tmp_path: Path, kwargs: dict[str, Any], messa
     args: dict[str, Any] = {"conversation_id": "c", "recording_id": "r", "snapshot_sha256": SNAP, **kwargs}
     with pytest.raises(ValueError, match=message):
         log.append(**args)
-    assert log.head() == (0, GENESIS)
+    assert log.head() == (0, genesis(log.log_id))
     log.close()
 
 
@@ -173,7 +173,7 @@ def test_deleted_tail_is_caught_only_by_a_published_head(tmp_path: Path) -> None
     log = fill(path)
     last = log.last()
     assert last is not None
-    head = ChainHead(seq=last.seq, hash=last.hash, recorded_at=last.recorded_at, records=10)
+    head = ChainHead(seq=last.seq, hash=last.hash, recorded_at=last.recorded_at, records=10, log=log.log_id)
     log.close()
     sql(path, "DELETE FROM evidence WHERE seq >= 9")
     assert verify(path).intact  # the chain that is left is consistent
@@ -187,7 +187,7 @@ def rewrite_from(path: Path, seq: int) -> None:
     """Rewrite record `seq` and recompute every hash after it: a consistent forgery."""
     db = sqlite3.connect(path)
     rows = [EvidenceRecord(*row) for row in db.execute(f"SELECT {_SEQ_COLUMNS} FROM evidence ORDER BY seq")]
-    prev = rows[seq - 2].hash if seq > 1 else GENESIS
+    prev = rows[seq - 2].hash
     with db:
         for row in rows[seq - 1 :]:
             changed = replace(row, prev_hash=prev, conversation_id="forged" if row.seq == seq else row.conversation_id)
@@ -207,7 +207,7 @@ def test_consistent_rewrite_is_caught_by_a_published_head(tmp_path: Path) -> Non
     log = fill(path)
     records = log.records()
     log.close()
-    heads = [ChainHead(r.seq, r.hash, r.recorded_at, r.seq) for r in (records[3], records[7])]
+    heads = [ChainHead(r.seq, r.hash, r.recorded_at, r.seq, log.log_id) for r in (records[3], records[7])]
     rewrite_from(path, 6)
     assert verify(path).intact
     report = verify(path, heads=heads)
@@ -255,7 +255,7 @@ def _drop_and_relink(rows: list[EvidenceRecord]) -> list[EvidenceRecord]:
             "reordered",
             id="swap",
         ),
-        pytest.param(lambda rows: [*rows, replace(rows[0], seq=6)], 6, "reordered", id="copied-to-the-end"),
+        pytest.param(lambda rows: [*rows, replace(rows[0], seq=6)], 6, "duplicated", id="copied-to-the-end"),
     ],
 )
 def test_walk(
@@ -358,9 +358,9 @@ def test_publish_and_read_heads(tmp_path: Path, s3: Any, bucket: str) -> None:
     second = publish_head(log, s3, bucket)
     assert first is not None and second is not None
 
-    heads = read_heads(s3, bucket)
+    heads = read_heads(s3, bucket, log.log_id).heads
     assert heads == [first, second]
-    key = "evidence/heads/000000000002.json"
+    key = f"evidence/heads/{log.log_id}/000000000002.json"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]][-1] == key
     assert len(s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]) == 1
     stored = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
@@ -372,7 +372,7 @@ def test_publish_and_read_heads(tmp_path: Path, s3: Any, bucket: str) -> None:
 
     assert verify(path, heads).intact
     sql(path, "DELETE FROM evidence WHERE seq = 2")
-    report = verify(path, read_heads(s3, bucket))
+    report = verify(path, read_heads(s3, bucket, log.log_id).heads)
     assert report.broken is not None and (report.broken.seq, report.broken.kind) == (2, "head-mismatch")
 
 
@@ -395,5 +395,5 @@ def test_head_publisher_by_record_count(tmp_path: Path, s3: Any, bucket: str) ->
     stop = asyncio.Event()
     stop.set()
     asyncio.run(publisher.run(stop))  # on stop: publish whatever is new, no waiting
-    assert [h.seq for h in read_heads(s3, bucket)] == [5, 10, 12, 13]
+    assert [h.seq for h in read_heads(s3, bucket, log.log_id).heads] == [5, 10, 12, 13]
     log.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,23 @@ def entry(n: int, *, status: str = "attached") -> Entry:
 def test_append_many_chains_exactly_as_appending_one_by_one(tmp_path: Path) -> None:
     with EvidenceLog(tmp_path / "one.db") as one, EvidenceLog(tmp_path / "many.db") as many:
         singles = [
-            one.append(e.conversation_id, e.recording_id, e.snapshot_sha256, None, e.status, e.at, document=e.document)
+            one.append(
+                e.conversation_id,
+                e.recording_id,
+                e.snapshot_sha256,
+                None,
+                e.status,
+                e.at,
+                document=e.document,
+                call_started=e.call_started,
+            )
             for e in map(entry, range(5))
         ]
         batch = many.append_many([entry(n) for n in range(5)])
-    assert batch == singles
-    assert verify(tmp_path / "many.db").intact
+        assert one.log_id != many.log_id, "each log has its own id (and so its own genesis)"
+    assert [record.content() for record in batch] == [record.content() for record in singles]
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(batch))
+    assert verify(tmp_path / "many.db").intact and verify(tmp_path / "one.db").intact
 
 
 @pytest.mark.parametrize(

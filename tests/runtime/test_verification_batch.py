@@ -45,7 +45,7 @@ def _spec() -> CollectorTopologySpec:
                     "token": "env:TRADESENSE_TOKEN_A",
                     "pollInterval": "10s",
                     "traders": [
-                        {"id": "T-1", "user": "Ann.Lee@Acme.example", "turret": "TUR-1"},
+                        {"id": "T-1", "user": "ann.lee@acme.example", "turret": "TUR-1"},
                         {"id": "T-2", "user": "bob@acme.example", "turret": "TUR-2"},
                     ],
                 },
@@ -53,7 +53,7 @@ def _spec() -> CollectorTopologySpec:
                     "name": "col-b",
                     "endpoints": {"primary": "wss://ts-b1.example:8443/wba"},
                     "token": "env:TRADESENSE_TOKEN_B",
-                    "pollInterval": "500ms",
+                    "pollInterval": "1s",
                     "traders": [{"id": "T-3", "user": "cy@acme.example", "turret": "TUR-3"}],
                 },
             ],

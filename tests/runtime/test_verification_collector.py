@@ -532,7 +532,7 @@ def _topology(traders: int = 2) -> CollectorTopologySpec:
                     "name": "ldn-collector-b",
                     "endpoints": {"primary": "wss://ts-b1.example:8443/wba"},
                     "token": "file:/run/secrets/ts-b",
-                    "pollInterval": "500ms",
+                    "pollInterval": "1s",
                     "traders": [{"id": "X-1", "user": "x1@acme.example", "turret": "TUR-X1"}],
                 },
             ],
@@ -558,7 +558,7 @@ def test_collectors_from_spec(tmp_path: Path) -> None:
             10.0,
             ["T-0", "T-1"],
         )
-        assert (b.name, len(b.members), b.poll_interval_s, b.reconnect_max_s) == ("ldn-collector-b", 1, 0.5, 5.0)
+        assert (b.name, len(b.members), b.poll_interval_s, b.reconnect_max_s) == ("ldn-collector-b", 1, 1.0, 5.0)
         assert asked == ["env:TRADESENSE_TOKEN_A", "file:/run/secrets/ts-b"]  # resolved once each, up front
         assert TOKEN not in repr(a) and "tsk-b-secret" not in repr(b)
 

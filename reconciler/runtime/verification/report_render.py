@@ -2,16 +2,15 @@
 a self-contained HTML page, each a pure function VerificationReport -> str (`RENDERERS` by name).
 
 Values come from outside (switch CDRs, recording platform, reviewers' notes), so every renderer
-escapes for its format: control characters in text, formula-leading cells in CSV, `|` and HTML
-in Markdown cells, HTML autoescape (jinja2) in the page.
+escapes for its format: control characters in text, formula-leading cells in CSV (through
+reconciler.csvsafe, the one CSV writer), `|` and HTML in Markdown cells, HTML autoescape
+(jinja2) in the page.
 
 Called by: the CLI (`recon verify --format ...`), the verification service when it stores a report.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from reconciler import csvsafe
 from reconciler.runtime.verification.model import CDR_CHANGED, INVALID_CDR
 from reconciler.runtime.verification.report import (
     COUNT_KEYS,
@@ -38,7 +38,6 @@ RESULTS: dict[int, str] = {
     EXIT_FAIL: "FAIL: below target or calls not recorded",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
 
 SWITCH_ANOMALIES = (INVALID_CDR, CDR_CHANGED)
 """Finding verdicts that are the switch's anomalies, not calls (they are not triaged)."""
@@ -160,24 +159,17 @@ CSV_HEADER = (
 """The CSV's first line (without the newline)."""
 
 
-def _csv_cell(value: object) -> str:
-    """Guard against formula injection: a cell starting with = + - @ (or tab/CR) gets a leading '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_LEAD) else text
-
-
 def render_csv(report: VerificationReport) -> str:
-    """One row per finding, in report order."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    out.write(CSV_HEADER + "\n")
+    """One row per finding, in report order, through the one spreadsheet-safe writer
+    (reconciler.csvsafe: formula-leading cells guarded, numbers kept)."""
+    rows = []
     for f in report.findings:
         triage = f.triage
         ids = (f.cdr_id, f.recording_id, f.conversation_id)
         notes = (None, None, None) if triage is None else (triage.tag, triage.reviewer, triage.note)
         head = (f.key, f.severity, f.verdict, f.trader_id, ";".join(f.desks), f.collector)
-        writer.writerow([_csv_cell(cell) for cell in (*head, *ids, f.start, f.duration_ms, f.detail, *notes)])
-    return out.getvalue()
+        rows.append((*head, *ids, f.start, f.duration_ms, f.detail, *notes))
+    return csvsafe.render(CSV_HEADER.split(","), rows)
 
 
 def _gauge_view(figures: Figures) -> dict[str, Any]:
