@@ -90,6 +90,15 @@ def register(*secrets: str | None) -> None:
         _registry.pattern = re.compile("|".join(re.escape(form) for form in ordered))
 
 
+def forget() -> None:
+    """Forget every registered secret. A command starts with none (the CLI group calls this
+    before `install`): what a process scrubs is what the command it runs holds, also when
+    one process runs several commands (click's test runner, an embedding program)."""
+    with _registry.lock:
+        _registry.forms = set()
+        _registry.pattern = None
+
+
 def registered() -> int:
     """How many forms are registered (for tests and --verbose)."""
     return len(_registry.forms)

@@ -60,6 +60,16 @@ def _state_home_of_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(autouse=True)
+def _no_secret_outlives_its_test() -> Iterator[None]:
+    """Secrets registered for redaction by one test (through library calls, not only the
+    CLI, which starts each command with none) are not scrubbed from the next test's output."""
+    yield
+    from reconciler import redact  # noqa: PLC0415
+
+    redact.forget()
+
+
+@pytest.fixture(autouse=True)
 def _no_sandbox_outlives_its_test(tmp_path: Path) -> Iterator[None]:
     """Commands that need an estate start the embedded sandbox daemon on demand; stop every
     daemon a test started under its temporary folder, so none outlives the test."""

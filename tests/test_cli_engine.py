@@ -194,8 +194,14 @@ class Desk:
         return LocalBackend(self.root / STATE).read()
 
     def recon_files(self) -> dict[str, bytes]:
+        """recon's own files (state, journal, lock). The sandbox's folder is the platform's
+        storage (its S3 is saved a moment after each write): `live()` covers it."""
         folder = self.root / ".recon"
-        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.relative_to(folder).parts[0] != "sandbox"
+        }
 
 
 def copy_desk(root: Path) -> None:

@@ -83,6 +83,7 @@ def fail(error: ReconError) -> None:
 @click.version_option(__version__, prog_name="recon")
 def cli() -> None:
     """recon: recording compliance as code for trading desks."""
+    redact.forget()
     redact.install()
 
 
